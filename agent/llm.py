@@ -1,0 +1,63 @@
+"""The one place that knows how to talk to the chat model.
+
+Every backend (embedded llama.cpp, vLLM, any OpenAI-compatible server) is reached through
+`ChatOpenAI(base_url=...)`; backend-specific knobs such as the thinking toggle live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_openai import ChatOpenAI
+
+from agent.errors import OncallError
+from agent.settings import LLMSettings
+
+
+def build_chat_model(settings: LLMSettings, base_url: str, thinking: bool = False) -> ChatOpenAI:
+    """A chat model for `base_url`; `thinking` is sent only to models that have the toggle."""
+    extra_body: dict[str, Any] | None = None
+    if settings.supports_thinking:
+        extra_body = {"chat_template_kwargs": {"enable_thinking": thinking}}
+    return ChatOpenAI(
+        base_url=base_url,
+        api_key=settings.api_key,
+        model=settings.model,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        max_completion_tokens=settings.max_tokens,
+        timeout=settings.timeout_s,
+        max_retries=settings.max_retries,
+        extra_body=extra_body,
+    )
+
+
+def invoke_chat(model: Any, messages: Sequence[BaseMessage]) -> AIMessage:
+    """Call the model; connection problems become an `OncallError` naming the server."""
+    base_url = getattr(model, "openai_api_base", None) or "the configured LLM server"
+    try:
+        reply = model.invoke(list(messages))
+    except openai.APITimeoutError as exc:
+        raise OncallError(
+            "llm_timeout",
+            f"the LLM server at {base_url} did not answer in time; it may be overloaded "
+            "(raise ONCALL_LLM__TIMEOUT_S or check the server)",
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise OncallError(
+            "llm_unreachable",
+            f"cannot reach the LLM server at {base_url}. Start the embedded one with "
+            "`oncall llm serve`, or unset ONCALL_LLM__BASE_URL to let `oncall ask` start it, "
+            "or fix the URL",
+        ) from exc
+    except openai.APIStatusError as exc:
+        raise OncallError(
+            "llm_error",
+            f"the LLM server at {base_url} answered HTTP {exc.status_code}: {exc.message}",
+        ) from exc
+    if not isinstance(reply, AIMessage):
+        raise OncallError("llm_error", f"unexpected reply type {type(reply).__name__}")
+    return reply

@@ -1,0 +1,1 @@
+"""Offline evaluation: datasets, metrics, runner and reports (`oncall eval`)."""

@@ -1,0 +1,111 @@
+"""Blocks -> chunks, split at section titles, each carrying its section path and page.
+
+A chunk never spans two sections, so a citation can name the section it came from. Within a
+section, text accumulates until `soft_chars`; a single block longer than `max_chars` is cut
+at sentence or word boundaries. A table starts a new chunk and is not cut below
+`max_chars`, so its rows keep their header; a small table may share its chunk with the short
+text around it in the same section.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingest.partition import Block
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    max_chars: int = 1500
+    soft_chars: int = 1000
+    combine_under_chars: int = 200
+
+
+@dataclass
+class Chunk:
+    text: str
+    section: list[str] = field(default_factory=list)
+    page: int | None = None
+
+    @property
+    def section_path(self) -> str:
+        return " > ".join(self.section)
+
+
+def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> list[Chunk]:
+    """Group blocks into chunks; see the module docstring for the rules."""
+    cfg = config or ChunkingConfig()
+    chunks: list[Chunk] = []
+    titles: list[tuple[int, str]] = []  # (depth, text) stack
+    current: Chunk | None = None
+
+    def flush() -> None:
+        nonlocal current
+        if current is not None and current.text.strip():
+            chunks.append(current)
+        current = None
+
+    for block in blocks:
+        if block.kind == "title":
+            flush()
+            titles = [(d, t) for d, t in titles if d < block.depth]
+            titles.append((block.depth, block.text))
+            continue
+        section = [t for _, t in titles]
+        for piece in _split_long(block.text, cfg.max_chars):
+            fits = current is not None and len(current.text) + len(piece) + 2 <= cfg.soft_chars
+            if block.kind == "table" or not fits:
+                flush()
+            if current is None:
+                current = Chunk(text=piece, section=section, page=block.page)
+            else:
+                current.text += "\n\n" + piece
+            if block.kind == "table":
+                flush()
+    flush()
+    return _merge_small(chunks, cfg)
+
+
+def _merge_small(chunks: list[Chunk], cfg: ChunkingConfig) -> list[Chunk]:
+    """Fold tiny chunks into the previous chunk of the same section."""
+    merged: list[Chunk] = []
+    for chunk in chunks:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and len(chunk.text) < cfg.combine_under_chars
+            and prev.section == chunk.section
+            and len(prev.text) + len(chunk.text) + 2 <= cfg.max_chars
+        ):
+            prev.text += "\n\n" + chunk.text
+        else:
+            merged.append(chunk)
+    return merged
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def _split_long(text: str, max_chars: int) -> list[str]:
+    if len(text) <= max_chars:
+        return [text]
+    pieces: list[str] = []
+    buf = ""
+    for sentence in _SENTENCE_END.split(text):
+        if len(sentence) > max_chars and buf:  # keep order: what came first goes out first
+            pieces.append(buf)
+            buf = ""
+        while len(sentence) > max_chars:  # no sentence boundary: cut at a space
+            cut = sentence.rfind(" ", 0, max_chars)
+            cut = cut if cut > max_chars // 2 else max_chars
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if buf and len(buf) + len(sentence) + 1 > max_chars:
+            pieces.append(buf)
+            buf = sentence
+        else:
+            buf = f"{buf} {sentence}".strip()
+    if buf:
+        pieces.append(buf)
+    return pieces
