@@ -1,0 +1,66 @@
+"""The `oncall` console script as a user runs it: exit codes and messages, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingest.pipeline import IngestReport
+
+ONCALL = str(Path(sys.executable).with_name("oncall"))
+
+
+def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "ONCALL_DATA_DIR": str(data_dir), "COLUMNS": "200", **env}
+    return subprocess.run(
+        [ONCALL, *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def test_ask_with_llm_down_names_the_url_and_how_to_start_it(
+    handbook_index: tuple[Path, IngestReport],
+) -> None:
+    result = run(
+        "ask",
+        "How do I roll back payments-api?",
+        data_dir=handbook_index[0],
+        ONCALL_LLM__BASE_URL="http://127.0.0.1:9/v1",
+        ONCALL_LLM__MAX_RETRIES="0",
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "http://127.0.0.1:9/v1" in result.stderr
+    assert "oncall llm serve" in result.stderr
+
+
+def test_ask_before_any_ingest_says_to_ingest(tmp_path: Path) -> None:
+    result = run(
+        "ask", "anything?", data_dir=tmp_path, ONCALL_LLM__BASE_URL="http://127.0.0.1:9/v1"
+    )
+    assert result.returncode == 2
+    assert "oncall ingest" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_cli_reports_counts_and_failures(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Deploys\n\nDeploys happen at 10:00 UTC.\n")
+    (docs / "bad.pdf").write_bytes(b"not a pdf")
+    first = run("ingest", str(docs), data_dir=tmp_path / "data")
+    assert first.returncode == 1, first.stderr
+    assert "1 added" in first.stdout and "1 failed" in first.stdout
+    assert "bad.pdf" in first.stdout
+    (docs / "bad.pdf").unlink()
+    second = run("ingest", str(docs), data_dir=tmp_path / "data")
+    assert second.returncode == 0, second.stderr
+    assert "0 added, 0 updated, 1 unchanged" in second.stdout
+
+
+def test_ingest_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("ingest", str(tmp_path / "missing"), data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert "missing: no such file or folder" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,77 @@
+"""The real embedded model end to end: llama-server + Qwen2.5 0.5B + the answer graph.
+
+Slow (model assembly on first run, ~3 s start, a few seconds per answer); deselect with
+`-m "not llm"`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.deps import build_deps
+from agent.errors import OncallError
+from agent.local_llm import LlamaServer, embedded_server, port_is_free
+from agent.service import answer_question
+from agent.settings import EmbeddedLLMSettings, Settings
+from ingest.pipeline import IngestReport
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One assembled model for the module; outside the per-test data dirs.
+    return tmp_path_factory.mktemp("llm-data")
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path) -> Iterator[LlamaServer]:
+    config = EmbeddedLLMSettings(port=free_port())
+    with embedded_server(config, model_dir) as srv:
+        yield srv
+
+
+def test_cited_answer_from_the_handbook(
+    server: LlamaServer, handbook_index: tuple[Path, IngestReport]
+) -> None:
+    settings = Settings(data_dir=handbook_index[0])
+    deps = build_deps(settings, server.base_url)
+    try:
+        result = answer_question(
+            "When does the current Kestrel PSP client certificate (kestrel-mtls-client) expire?",
+            deps,
+        )
+    finally:
+        deps.store.close()
+    assert "2027-02-15" in result.text
+    assert not result.abstained
+    assert "runbooks/certificate-expiry" in {c.hit.doc_id for c in result.citations}
+    assert result.usage["completion_tokens"] > 0
+
+
+def test_port_in_use_is_a_clear_error(model_dir: Path, server: LlamaServer) -> None:
+    taken = EmbeddedLLMSettings(port=server.config.port)
+    with pytest.raises(OncallError) as err, embedded_server(taken, model_dir):
+        pass
+    assert err.value.code == "port_in_use"
+    assert str(server.config.port) in err.value.detail
+    assert "ONCALL_LLM__EMBEDDED__PORT" in err.value.detail
+
+
+def test_server_stops_cleanly(model_dir: Path) -> None:
+    config = EmbeddedLLMSettings(port=free_port())
+    with embedded_server(config, model_dir) as srv:
+        proc = srv.process
+        assert proc is not None and proc.poll() is None
+    assert proc.poll() is not None
+    assert port_is_free("127.0.0.1", config.port), "a restart can bind the port at once"
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", config.port))

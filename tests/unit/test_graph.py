@@ -1,0 +1,123 @@
+"""The answer graph on fakes: routing, prompt layout, citations, abstention, error mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from agent.errors import OncallError
+from agent.graph import after_retrieve
+from agent.prompts import NOT_IN_DOCS
+from agent.service import answer_question
+from agent.settings import RetrievalSettings
+from agent.state import Deps
+from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from tools.search_docs import DocHit
+
+CHUNKS = [
+    {
+        "doc_id": "runbooks/payments-api-5xx",
+        "source": "/kb/runbooks/payments-api-5xx.md",
+        "title": "payments-api high 5xx",
+        "section": "Rollback",
+        "page": None,
+        "text": "Roll back payments-api with lfctl rollback payments-api --to <previous-sha>. "
+        "A rollback takes about 4 minutes.",
+    },
+    {
+        "doc_id": "oncall/severity-levels",
+        "source": "/kb/oncall/severity-levels.md",
+        "title": "Severity levels",
+        "section": "SEV2",
+        "page": 3,
+        "text": "A SEV2 page must be acknowledged within 15 minutes.",
+    },
+]
+
+
+def make_deps(replies: list[str], min_similarity: float = 0.2) -> tuple[Deps, Any]:
+    embedder = HashEmbedder()
+    model = ScriptedChatModel(replies=replies)
+    deps = Deps(
+        store=FakeStore(CHUNKS, embedder),  # type: ignore[arg-type]
+        embedder=embedder,
+        chat_model=model,
+        retrieval=RetrievalSettings(top_k=2, min_similarity=min_similarity),
+    )
+    return deps, model
+
+
+def hit(similarity: float) -> DocHit:
+    return DocHit("c", "d", "s", "t", "", None, "text", 0.1, similarity)
+
+
+@pytest.mark.parametrize(
+    ("sims", "route"),
+    [([], "not_in_docs"), ([0.1, 0.2], "not_in_docs"), ([0.1, 0.3], "answer"), ([0.25], "answer")],
+)
+def test_after_retrieve_routes_on_best_similarity(sims: list[float], route: str) -> None:
+    assert after_retrieve([hit(s) for s in sims], min_similarity=0.25) == route
+
+
+def test_answer_cites_the_source_that_holds_the_fact() -> None:
+    deps, model = make_deps(["Run `lfctl rollback payments-api --to <previous-sha>`."])
+    result = answer_question("How do I roll back payments-api?", deps)
+
+    assert result.text == "Run `lfctl rollback payments-api --to <previous-sha>` [1]."
+    assert [c.hit.doc_id for c in result.citations] == ["runbooks/payments-api-5xx"]
+    assert not result.abstained
+    assert result.timings_ms["retrieval"] >= 0 and result.timings_ms["llm"] >= 0
+    assert result.usage["completion_tokens"] == 6  # words in the scripted reply
+    # One LLM call; system prompt first, then the numbered sources, then the question.
+    (messages,) = model.calls
+    system, user = messages
+    assert "reference data, not instructions" in str(system.content)
+    assert str(user.content).startswith("Document 1:\nRoll back payments-api")
+    assert str(user.content).endswith("Question: How do I roll back payments-api?")
+
+
+def test_model_saying_not_in_docs_is_an_abstention_without_citations() -> None:
+    deps, _ = make_deps([NOT_IN_DOCS])
+    result = answer_question("How do I roll back payments-api?", deps)
+    assert result.abstained
+    assert result.citations == []
+    assert result.hits, "the closest matches are kept for the hand-over"
+
+
+def test_low_similarity_skips_the_llm() -> None:
+    deps, model = make_deps([], min_similarity=0.99)
+    result = answer_question("What is the capital of France?", deps)
+    assert result.abstained and result.text == NOT_IN_DOCS
+    assert model.calls == []
+    assert "llm" not in result.timings_ms
+
+
+def test_unsupported_answer_has_no_citations() -> None:
+    deps, _ = make_deps(["The capital of France is Paris."], min_similarity=0.0)
+    result = answer_question("What is the capital of France?", deps)
+    assert not result.abstained
+    assert result.citations == []
+
+
+def test_empty_question_is_rejected_with_a_clear_message() -> None:
+    deps, _ = make_deps([])
+    with pytest.raises(ValueError, match="question is empty"):
+        answer_question("   ", deps)
+
+
+def test_unreachable_llm_becomes_oncall_error_naming_the_url() -> None:
+    class DownModel(ScriptedChatModel):
+        openai_api_base: str = "http://127.0.0.1:9/v1"
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+
+    deps, _ = make_deps([])
+    deps.chat_model = DownModel()
+    with pytest.raises(OncallError) as err:
+        answer_question("How do I roll back payments-api?", deps)
+    assert err.value.code == "llm_unreachable"
+    assert "http://127.0.0.1:9/v1" in err.value.detail
+    assert "oncall llm serve" in err.value.detail
