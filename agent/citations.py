@@ -57,6 +57,27 @@ _SENTENCE_SEP = re.compile(r"(\n+|(?<=[^\s\d][.!?])[ \t]+|(?<=[。！？]))")
 MIN_COVERAGE = 0.5  # share of a sentence's new terms a source must contain to be cited
 MIN_TERMS = 2  # fragments shorter than this ("1.", "Steps:") are not cited
 
+# Words small models wrap answers in ("Based on the information provided in the
+# documents, ..."): they say nothing a source could support, so they are not counted.
+_FILLER = frozenset(
+    ("based", "information", "provided", "documents", "document", "documentation", "according",
+     "mentioned", "given", "context", "source", "sources", "text", "answer", "question",
+     "following")
+)  # fmt: skip
+
+
+def _terms(text: str) -> set[str]:
+    """Comparable terms: tokens minus filler, crudely stemmed (owner/owned/owns -> own)."""
+    return {_stem(t) for t in tokenize(text) if t not in _FILLER}
+
+
+def _stem(term: str) -> str:
+    if len(term) > 4 and term.isalpha():
+        for suffix in ("ing", "ed", "er", "es", "s"):
+            if term.endswith(suffix) and len(term) - len(suffix) >= 3:
+                return term[: -len(suffix)]
+    return term
+
 
 def attribute(
     answer: str, hits: Sequence[DocHit], question: str = ""
@@ -70,8 +91,8 @@ def attribute(
     own = resolve_citations(answer, hits)
     if own:
         return answer, own
-    question_terms = set(tokenize(question))
-    source_terms = [set(tokenize(h.text)) for h in hits]
+    question_terms = _terms(question)
+    source_terms = [_terms(h.text) for h in hits]
     pieces = _SENTENCE_SEP.split(answer.strip())
     in_code = False
     for i in range(0, len(pieces), 2):  # even: sentence, odd: the separator after it
@@ -79,7 +100,7 @@ def attribute(
         if sentence.lstrip().startswith("```"):
             in_code = not in_code
             continue
-        terms = set(tokenize(sentence))
+        terms = _terms(sentence)
         if in_code or len(terms) < MIN_TERMS:
             continue
         new = terms - question_terms or terms

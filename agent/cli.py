@@ -7,17 +7,22 @@ import json
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.errors import OncallError
-from agent.render import render_answer, render_hits, render_report
+from agent.render import answer_json, render_answer, render_hits, render_report
 from agent.settings import Settings
+from agent.state import Route
+
+if TYPE_CHECKING:
+    from agent.service import Agent
 
 app = typer.Typer(help="oncall-agent: cited answers from internal docs.", no_args_is_help=True)
 llm_app = typer.Typer(help="The embedded LLM server (llama.cpp).", no_args_is_help=True)
@@ -126,65 +131,76 @@ def search(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    deep: Annotated[bool, typer.Option("--deep", help="Force deep reasoning with tools.")] = False,
+    direct: Annotated[bool, typer.Option("--direct", help="Force a direct answer.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show route, tool calls and timings.")
+    ] = False,
+    thread: Annotated[
+        str | None, typer.Option(help="Continue this conversation thread (memory).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer one question from the docs, with numbered citations."""
+    if deep and direct:
+        err_console.print("[bold red]error[/]: choose one of --deep and --direct")
+        raise typer.Exit(2)
+    route: Route | None = "deep" if deep else "direct" if direct else None
     settings = _settings()
-    with _friendly_errors(), _agent(settings) as run:
-        result = run(question)
+    with _friendly_errors(), _agent(settings) as agent:
+        result = agent.ask(question, thread_id=thread, route=route)
         if as_json:
-            console.print_json(json.dumps(_answer_json(result)))
+            console.print_json(json.dumps(answer_json(result)))
         else:
-            render_answer(console, result)
+            render_answer(console, result, explain=explain)
 
 
 @app.command()
-def chat() -> None:
-    """Interactive questions and answers (Ctrl-D or `exit` to leave)."""
+def chat(
+    thread: Annotated[str | None, typer.Option(help="Resume this thread.")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show route and timings.")] = False,
+) -> None:
+    """Interactive conversation with memory (Ctrl-D or `exit` to leave).
+
+    Start a line with /deep or /direct to force the route for that question.
+    """
     settings = _settings()
-    with _friendly_errors(), _agent(settings) as run:
-        console.print("[dim]Ask about the docs. Ctrl-D or 'exit' to leave.[/]")
+    thread_id = thread or uuid.uuid4().hex[:12]
+    with _friendly_errors(), _agent(settings) as agent:
+        console.print(f"[dim]thread {thread_id} · Ctrl-D or 'exit' to leave.[/]")
         while True:
             try:
-                question = console.input("[bold cyan]you>[/] ").strip()
+                line = console.input("[bold cyan]you>[/] ").strip()
             except EOFError:
                 break
-            if question.lower() in {"exit", "quit"}:
+            if line.lower() in {"exit", "quit"}:
                 break
+            route, question = _split_command(line)
             if not question:
                 continue
             try:
-                render_answer(console, run(question))
-            except OncallError as exc:  # keep the session alive: the server may come back
-                err_console.print(f"[bold red]error[/] ({exc.code}): {exc.detail}")
+                render_answer(console, agent.ask(question, thread_id, route), explain=explain)
+            except (OncallError, ValueError) as exc:  # keep the session: the server may return
+                err_console.print(f"[bold red]error[/]: {exc}")
+
+
+def _split_command(line: str) -> tuple[Route | None, str]:
+    for prefix, route in (("/deep", "deep"), ("/direct", "direct")):
+        if line.startswith(prefix + " "):
+            return route, line[len(prefix) :].strip()  # type: ignore[return-value]
+    return None, line
 
 
 @contextlib.contextmanager
-def _agent(settings: Settings) -> Iterator[Callable[[str], Any]]:
-    from agent.deps import build_deps, llm_endpoint
-    from agent.service import answer_question
+def _agent(settings: Settings) -> Iterator[Agent]:
+    from agent.deps import llm_endpoint, running_agent
 
-    with _byte_progress("assembling model") as progress, llm_endpoint(settings, progress) as url:
-        deps = build_deps(settings, url)
-        try:
-            yield lambda q: answer_question(q, deps)
-        finally:
-            deps.store.close()
-
-
-def _answer_json(result: Any) -> dict[str, Any]:
-    return {
-        "question": result.question,
-        "answer": result.text,
-        "abstained": result.abstained,
-        "citations": [
-            {"n": c.number, "doc_id": c.hit.doc_id, "section": c.hit.section,
-             "page": c.hit.page, "source": c.hit.source}
-            for c in result.citations
-        ],
-        "timings_ms": result.timings_ms,
-        "usage": result.usage,
-    }  # fmt: skip
+    with (
+        _byte_progress("assembling model") as progress,
+        llm_endpoint(settings, progress) as url,
+        running_agent(settings, url) as agent,
+    ):
+        yield agent
 
 
 @llm_app.command("serve")

@@ -1,92 +1,322 @@
-"""The answer graph: retrieve -> (answer | not_in_docs).
+"""The agent graph: route -> (answer_direct | plan <-> act) -> finalize -> [escalate].
 
 `build_graph()` compiles a fresh graph; nothing is compiled at import. Dependencies arrive
-through the runtime context (`Deps`), so the same graph runs on fakes in tests.
+through the runtime context (`Deps`), so the same graph runs on fakes in tests. Routing
+functions are pure functions of the state.
+
+DEEP starts with a planned step that searches the docs for the question and each of its
+parts in parallel, so there is evidence even when the model cannot call tools itself (the
+0.5B default mostly cannot); the model then may call more tools until it answers, the step
+limit or the token budget is reached.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agent.citations import Citation, attribute
+from agent.citations import attribute
+from agent.errors import ToolError
+from agent.escalation import build_handover, wants_human
 from agent.llm import invoke_chat
-from agent.prompts import DIRECT_SYSTEM, NOT_IN_DOCS, direct_user_message
-from agent.state import AnswerState, Deps
+from agent.prompts import ANSWER_NOW, DEEP_SYSTEM, DIRECT_SYSTEM, NOT_IN_DOCS, direct_user_message
+from agent.state import AgentState, Deps, ToolCallRecord
+from agent.toolcalls import with_fallback_tool_calls
+from agent.tooling import TOOLS, TOOLS_BY_NAME, ToolOutput, execute_tool_call
 from tools.search_docs import DocHit, search_docs
 
+FOLLOW_UP_WORDS = 8  # a question this short after earlier turns is read with the last one
 
-def retrieve(state: AnswerState, runtime: Runtime[Deps]) -> dict[str, Any]:
+
+def route(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    started = time.perf_counter()
+    question = state["question"]
+    router = runtime.context.router
+    override = state.get("route_override")
+    if router is not None:
+        decision = router.decide(question, override=override)
+        chosen, reason, confidence = decision.route, decision.reason, decision.confidence
+    else:
+        chosen = override or "direct"
+        reason = "user override" if override else "no router configured"
+        confidence = 1.0
+    return {
+        "messages": [HumanMessage(question)],
+        "route": chosen,
+        "route_reason": reason,
+        "route_confidence": confidence,
+        "hits": [],
+        "steps": 0,
+        "tool_calls": [],
+        "answer": "",
+        "citations": [],
+        "abstained": False,
+        "escalate_requested": wants_human(question),
+        "handover": None,
+        "timings_ms": {"route": _ms_since(started)},
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
+
+
+def choose_path(state: AgentState) -> Literal["answer_direct", "plan"]:
+    return "plan" if state["route"] == "deep" else "answer_direct"
+
+
+def answer_direct(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
+    question = state["question"]
+    history = conversation_history(state["messages"], deps.agent_settings.history_turns)
     started = time.perf_counter()
     hits = search_docs(
-        state["question"],
+        retrieval_query(question, history),
         deps.store,
         deps.embedder,
         k=deps.retrieval.top_k,
         prefetch_k=deps.retrieval.prefetch_k,
     )
-    return {"hits": hits, "timings_ms": {"retrieval": _ms_since(started)}}
-
-
-def after_retrieve(hits: list[DocHit], min_similarity: float) -> Literal["answer", "not_in_docs"]:
-    """Answer only when some chunk is close enough to the question to plausibly hold it."""
-    if hits and max(h.similarity for h in hits) >= min_similarity:
-        return "answer"
-    return "not_in_docs"
-
-
-def answer(state: AnswerState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    hits = state["hits"]
+    timings = {**state["timings_ms"], "retrieval": _ms_since(started)}
+    if not covers_question(hits, deps.retrieval.min_similarity):
+        return {"hits": hits, "answer": NOT_IN_DOCS, "timings_ms": timings}
     messages = [
         SystemMessage(DIRECT_SYSTEM),
-        HumanMessage(direct_user_message(state["question"], hits)),
+        *history,
+        HumanMessage(direct_user_message(question, hits)),
     ]
-    started = time.perf_counter()
-    reply = invoke_chat(runtime.context.chat_model, messages)
-    llm_ms = _ms_since(started)
+    reply, llm_ms = _timed_chat(deps.chat_model, messages)
     text = str(reply.content).strip()
-    abstained = not text or NOT_IN_DOCS.lower().rstrip(".") in text.lower()
-    citations: list[Citation] = []
-    if not abstained:
-        text, citations = attribute(text, hits, state["question"])
-    usage: dict[str, Any] = dict(reply.usage_metadata or {})
     return {
-        "answer": text or NOT_IN_DOCS,
-        "citations": citations,
-        "abstained": abstained,
-        "timings_ms": {**state.get("timings_ms", {}), "llm": llm_ms},
-        "usage": {
-            "prompt_tokens": int(usage.get("input_tokens", 0)),
-            "completion_tokens": int(usage.get("output_tokens", 0)),
-        },
+        "hits": hits,
+        "answer": text,
+        "messages": [AIMessage(text)],
+        "timings_ms": {**timings, "llm": llm_ms},
+        "usage": _add_usage(state["usage"], reply),
     }
 
 
-def not_in_docs(state: AnswerState) -> dict[str, Any]:
-    return {"answer": NOT_IN_DOCS, "citations": [], "abstained": True}
+def covers_question(hits: list[DocHit], min_similarity: float) -> bool:
+    """Some chunk is close enough to the question to plausibly hold the answer; if none is,
+    DIRECT says so without an LLM call."""
+    return bool(hits) and max(h.similarity for h in hits) >= min_similarity
+
+
+def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    settings = deps.agent_settings
+    steps = state["steps"]
+    if steps == 0:
+        calls = [
+            {"name": "search_docs", "args": {"query": q}, "id": f"seed_{uuid.uuid4().hex[:8]}"}
+            for q in sub_questions(state["question"])
+        ]
+        return {"messages": [AIMessage("", tool_calls=calls)], "steps": 1}
+    history = conversation_history(state["messages"], settings.history_turns)
+    turn = _current_turn(state["messages"])
+    budget_left = settings.max_deep_tokens - state["usage"]["completion_tokens"]
+    may_call_tools = steps < settings.max_steps and budget_left > 0
+    model = deps.deep_model or deps.chat_model
+    messages: list[AnyMessage] = [SystemMessage(DEEP_SYSTEM), *history, *turn]
+    if may_call_tools:
+        model = model.bind_tools([t.schema for t in TOOLS])
+    else:
+        messages.append(HumanMessage(ANSWER_NOW))
+    reply, llm_ms = _timed_chat(model, messages)
+    if may_call_tools:
+        reply = with_fallback_tool_calls(reply, TOOLS_BY_NAME)
+    else:
+        reply = AIMessage(str(reply.content), usage_metadata=reply.usage_metadata)
+    timings = dict(state["timings_ms"])
+    timings["llm"] = timings.get("llm", 0.0) + llm_ms
+    update: dict[str, Any] = {
+        "messages": [reply],
+        "steps": steps + 1,
+        "timings_ms": timings,
+        "usage": _add_usage(state["usage"], reply),
+    }
+    if not reply.tool_calls:
+        update["answer"] = str(reply.content).strip()
+    return update
+
+
+def after_plan(state: AgentState) -> Literal["act", "finalize"]:
+    last = state["messages"][-1]
+    return "act" if isinstance(last, AIMessage) and last.tool_calls else "finalize"
+
+
+def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Run the last message's tool calls in parallel; errors go back to the model."""
+    deps = runtime.context
+    calls = state["messages"][-1].tool_calls  # type: ignore[union-attr]
+    started = time.perf_counter()
+
+    done = {(c.name, json.dumps(c.args, sort_keys=True)) for c in state["tool_calls"]}
+
+    def run_one(call: dict[str, Any]) -> tuple[ToolCallRecord, ToolOutput | str]:
+        t0 = time.perf_counter()
+        try:
+            if (call["name"], json.dumps(call["args"], sort_keys=True)) in done:
+                raise ToolError("this exact call was already made; use its result above")
+            out = execute_tool_call(deps, call["name"], call["args"])
+        except ToolError as exc:
+            return ToolCallRecord(call["name"], call["args"], False, _ms_since(t0), []), str(exc)
+        ids = [h.chunk_id for h in out.hits]
+        return ToolCallRecord(call["name"], call["args"], True, _ms_since(t0), ids), out
+
+    with ThreadPoolExecutor(max_workers=deps.agent_settings.max_parallel_tools) as pool:
+        results = list(pool.map(run_one, calls))
+
+    # Each chunk is shown to the model once per question, within the context budget.
+    hits = list(state["hits"])
+    seen = {h.chunk_id for h in hits}
+    used = sum(
+        len(str(m.content)) for m in _current_turn(state["messages"]) if isinstance(m, ToolMessage)
+    )
+    budget = max(0, deps.agent_settings.context_chars - used)
+    messages = []
+    for call, (_, out) in zip(calls, results, strict=True):
+        if isinstance(out, str):
+            text = f"Error: {out}"
+        elif out.hits:
+            new = [h for h in out.hits if h.chunk_id not in seen]
+            shown, budget = _fit_hits(new, budget)
+            seen.update(h.chunk_id for h in shown)
+            hits.extend(shown)
+            text = format_hits(shown) or "Nothing new: the matching passages are shown above."
+        else:
+            text = out.text
+        messages.append(ToolMessage(text, tool_call_id=call["id"]))
+    timings = dict(state["timings_ms"])
+    timings["tools"] = timings.get("tools", 0.0) + _ms_since(started)
+    return {
+        "messages": messages,
+        "tool_calls": [*state["tool_calls"], *(r for r, _ in results)],
+        "hits": hits,
+        "timings_ms": timings,
+    }
+
+
+def finalize(state: AgentState) -> dict[str, Any]:
+    """Citations for the answer, or an abstention; both decide whether to escalate."""
+    text = state.get("answer", "").strip()
+    abstained = not text or NOT_IN_DOCS.lower().rstrip(".") in text.lower()
+    if abstained:
+        return {"answer": text or NOT_IN_DOCS, "abstained": True, "citations": []}
+    text, citations = attribute(text, state["hits"], state["question"])
+    return {"answer": text, "citations": citations, "abstained": False}
+
+
+def needs_escalation(state: AgentState) -> Literal["escalate", "__end__"]:
+    """Hand over when the docs did not answer, no source supports the answer, or the user
+    asked for a human."""
+    if state["abstained"] or not state["citations"] or state["escalate_requested"]:
+        return "escalate"
+    return "__end__"
+
+
+def escalate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    return {"handover": build_handover(state, runtime.context.agent_settings.escalation_contact)}
 
 
 def build_graph(checkpointer: Any = None) -> Any:
-    graph = StateGraph(AnswerState, context_schema=Deps)
-    graph.add_node("retrieve", retrieve)
-    graph.add_node("answer", answer)
-    graph.add_node("not_in_docs", not_in_docs)
-    graph.add_edge(START, "retrieve")
-    graph.add_conditional_edges("retrieve", _route_after_retrieve)
-    graph.add_edge("answer", END)
-    graph.add_edge("not_in_docs", END)
+    graph = StateGraph(AgentState, context_schema=Deps)
+    graph.add_node("route", route)
+    graph.add_node("answer_direct", answer_direct)
+    graph.add_node("plan", plan)
+    graph.add_node("act", act)
+    graph.add_node("finalize", finalize)
+    graph.add_node("escalate", escalate)
+    graph.add_edge(START, "route")
+    graph.add_conditional_edges("route", choose_path)
+    graph.add_edge("answer_direct", "finalize")
+    graph.add_conditional_edges("plan", after_plan)
+    graph.add_edge("act", "plan")
+    graph.add_conditional_edges("finalize", needs_escalation)
+    graph.add_edge("escalate", END)
     return graph.compile(checkpointer=checkpointer)
 
 
-def _route_after_retrieve(
-    state: AnswerState, runtime: Runtime[Deps]
-) -> Literal["answer", "not_in_docs"]:
-    return after_retrieve(state["hits"], runtime.context.retrieval.min_similarity)
+# --- helpers (pure) -----------------------------------------------------------------
+
+
+def conversation_history(messages: list[AnyMessage], turns: int) -> list[AnyMessage]:
+    """Earlier questions and final answers (no tool traffic), at most `turns` pairs; the
+    current question (the last human message) is excluded."""
+    earlier = messages[: _last_human_index(messages)]
+    pairs: list[AnyMessage] = [
+        m
+        for m in earlier
+        if isinstance(m, HumanMessage)
+        or (isinstance(m, AIMessage) and not m.tool_calls and str(m.content).strip())
+    ]
+    return pairs[-2 * turns :] if turns else []
+
+
+def retrieval_query(question: str, history: list[AnyMessage]) -> str:
+    """A short follow-up ("and how long does it take?") is searched together with the
+    previous question, which names what "it" is."""
+    previous = [m for m in history if isinstance(m, HumanMessage)]
+    if previous and len(question.split()) <= FOLLOW_UP_WORDS:
+        return f"{previous[-1].content} {question}"
+    return question
+
+
+_PARTS = re.compile(r"(?<=[?？])\s*|\s*[;；]\s*|\s+and (?=(?:who|what|when|where|which|how)\b)")
+
+
+def sub_questions(question: str, limit: int = 3) -> list[str]:
+    """The question and, when it asks several things, each part (searched in parallel)."""
+    # Fragments under five words ("what is the command?") lose their subject: not searched.
+    parts = [p.strip(" ,") for p in _PARTS.split(question) if p and len(p.split()) >= 5]
+    unique = [question] + [p for p in parts if p != question]
+    return unique[: limit + 1] if len(parts) > 1 else [question]
+
+
+def format_hits(hits: list[DocHit]) -> str:
+    return "\n\n".join(f"Document ({h.location}):\n{h.text}" for h in hits)
+
+
+def _fit_hits(hits: list[DocHit], budget: int) -> tuple[list[DocHit], int]:
+    """The leading hits whose text fits in `budget` characters, and the budget left."""
+    shown = []
+    for hit in hits:
+        cost = len(hit.text) + len(hit.location) + 16
+        if cost > budget:
+            break
+        shown.append(hit)
+        budget -= cost
+    return shown, budget
+
+
+def _current_turn(messages: list[AnyMessage]) -> list[AnyMessage]:
+    return messages[_last_human_index(messages) :]
+
+
+def _last_human_index(messages: list[AnyMessage]) -> int:
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return i
+    return 0
+
+
+def _timed_chat(model: Any, messages: list[AnyMessage]) -> tuple[AIMessage, float]:
+    started = time.perf_counter()
+    reply = invoke_chat(model, messages)
+    return reply, _ms_since(started)
+
+
+def _add_usage(usage: dict[str, int], reply: AIMessage) -> dict[str, int]:
+    meta: dict[str, Any] = dict(reply.usage_metadata or {})
+    return {
+        "prompt_tokens": usage["prompt_tokens"] + int(meta.get("input_tokens", 0)),
+        "completion_tokens": usage["completion_tokens"] + int(meta.get("output_tokens", 0)),
+    }
 
 
 def _ms_since(started: float) -> float:

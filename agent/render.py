@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.panel import Panel
 from rich.table import Table
 
+from agent.escalation import handover_text
 from tools.search_docs import DocHit
 
 if TYPE_CHECKING:
@@ -18,8 +22,8 @@ if TYPE_CHECKING:
 MAX_LEADS = 3
 
 
-def render_answer(console: Console, answer: Answer) -> None:
-    """The answer, its cited sources, then a dim line of timings."""
+def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:
+    """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
     console.print(Markdown(answer.text))
     if answer.abstained:
         leads = answer.hits[:MAX_LEADS]
@@ -38,12 +42,54 @@ def render_answer(console: Console, answer: Answer) -> None:
         )
         for n, hit in enumerate(answer.hits[:MAX_LEADS], start=1):
             console.print(f"  ({n}) {hit.location}  [dim]{hit.source}[/]")
-    console.print(f"\n[dim]{timing_line(answer)}[/]")
+    if answer.handover is not None:
+        console.print(Panel(handover_text(answer.handover), title="hand-over", style="yellow"))
+    if explain:
+        render_explain(console, answer)
+    console.print(f"\n[dim]{answer.route} · {timing_line(answer)}[/]")
+
+
+def render_explain(console: Console, answer: Answer) -> None:
+    console.print(
+        f"\n[bold]route[/] {answer.route} (confidence {answer.route_confidence:.2f}): "
+        f"{answer.route_reason}"
+    )
+    for call in answer.tool_calls:
+        status = "ok" if call.ok else "[red]error[/]"
+        console.print(
+            f"  tool {call.name}({json.dumps(call.args, ensure_ascii=False)}) "
+            f"{status} {call.ms:.0f} ms, {len(call.result_ids)} results"
+        )
+    stages = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    console.print(f"  timings: {stages}")
+    console.print(f"  thread: {answer.thread_id}  turn: {answer.turn_id or '-'}")
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The answer as plain JSON (for `--json` and scripts)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "route": answer.route,
+        "route_reason": answer.route_reason,
+        "abstained": answer.abstained,
+        "citations": [
+            {"n": c.number, "doc_id": c.hit.doc_id, "section": c.hit.section,
+             "page": c.hit.page, "source": c.hit.source}
+            for c in answer.citations
+        ],
+        "tool_calls": [asdict(c) for c in answer.tool_calls],
+        "handover": asdict(answer.handover) if answer.handover else None,
+        "thread_id": answer.thread_id,
+        "turn_id": answer.turn_id,
+        "timings_ms": answer.timings_ms,
+        "usage": answer.usage,
+    }  # fmt: skip
 
 
 def timing_line(answer: Answer) -> str:
     t = answer.timings_ms
-    parts = [f"retrieval {t.get('retrieval', 0):.0f} ms"]
+    parts = [f"retrieval {t.get('retrieval', t.get('tools', 0)):.0f} ms"]
     if "llm" in t:
         parts.append(f"LLM {t['llm'] / 1000:.1f} s")
     u = answer.usage

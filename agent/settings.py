@@ -103,6 +103,31 @@ class IngestSettings(BaseModel):
     combine_under_chars: int = Field(200, ge=0, description="Merge sections shorter than this.")
 
 
+class AgentSettings(BaseModel):
+    """The answer graph: routing, the DEEP loop's bounds, memory and escalation."""
+
+    max_steps: int = Field(4, ge=1, le=20, description="DEEP: most model calls per question.")
+    max_deep_tokens: int = Field(
+        2048, ge=64, description="DEEP: generated-token budget; past it the loop must answer."
+    )
+    max_parallel_tools: int = Field(4, ge=1, description="Tool calls run at once per step.")
+    context_chars: int = Field(
+        6000,
+        ge=200,
+        description="DEEP: characters of retrieved text per question (all tool results "
+        "together); fits the embedded 4096-token context. Raise it for long-context servers.",
+    )
+    history_turns: int = Field(3, ge=0, description="Earlier Q/A pairs given to the model.")
+    checkpoint_url: str | None = Field(
+        None,
+        description="postgresql://... for the Postgres checkpointer (extra `postgres`). "
+        "Unset: SQLite under data_dir.",
+    )
+    escalation_contact: str = Field(
+        "the on-call engineer", description="Who a hand-over is addressed to."
+    )
+
+
 class Settings(BaseSettings):
     """oncall-agent configuration (env prefix `ONCALL_`, nested delimiter `__`)."""
 
@@ -123,6 +148,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     @field_validator("data_dir")
     @classmethod

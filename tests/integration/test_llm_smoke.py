@@ -75,3 +75,29 @@ def test_server_stops_cleanly(model_dir: Path) -> None:
     assert port_is_free("127.0.0.1", config.port), "a restart can bind the port at once"
     with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
         sock.connect(("127.0.0.1", config.port))
+
+
+def test_real_graph_direct_and_deep(
+    server: LlamaServer, handbook_index: tuple[Path, IngestReport]
+) -> None:
+    """The full graph (router, DIRECT, DEEP loop, memory) on the real model and index."""
+    from agent.deps import running_agent
+
+    settings = Settings(data_dir=handbook_index[0])
+    with running_agent(settings, server.base_url) as agent:
+        direct = agent.ask("Which port does route-optimizer's gRPC API listen on?")
+        assert direct.route == "direct", direct.route_reason
+        assert "50051" in direct.text and direct.citations
+        assert "llm" in direct.timings_ms and direct.turn_id
+
+        deep = agent.ask(
+            "KafkaConsumerLagHigh paged me for notification-service. Which dashboard should I "
+            "open, and who do I escalate to if lag keeps growing?",
+            route="deep",
+        )
+        assert deep.route == "deep"
+        assert deep.tool_calls and all(c.name == "search_docs" for c in deep.tool_calls)
+        assert "runbooks/kafka-consumer-lag" in {h.doc_id for h in deep.hits}
+        assert deep.text and deep.usage["completion_tokens"] > 0
+        # Either a cited answer or an honest hand-over, never an unmarked guess.
+        assert deep.citations or deep.handover is not None

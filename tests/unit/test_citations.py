@@ -151,3 +151,17 @@ def test_attribute_cjk_sentence() -> None:
     text, cites = attribute("支付服务重启后检查日志。然后观察。", hits)
     assert text == "支付服务重启后检查日志 [1]。然后观察。"
     assert [c.number for c in cites] == [1]
+
+
+def test_attribute_ignores_filler_and_matches_word_forms() -> None:
+    # Small models wrap answers in boilerplate and inflect words ("owns" -> "owned"); the
+    # source still supports the claim.
+    sources = [hit(1, "Deploy calendar"), hit(2, "Owner: Payments team · Last reviewed: 2026")]
+    text, cites = attribute(
+        "Based on the information provided in the documents, payments-api is owned by "
+        "the Payments team.",
+        sources,
+        "Who owns payments-api?",
+    )
+    assert text.endswith("Payments team [2].")
+    assert [c.number for c in cites] == [2]

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from agent.errors import OncallError
-from agent.graph import after_retrieve
+from agent.graph import covers_question
 from agent.prompts import NOT_IN_DOCS
 from agent.service import answer_question
 from agent.settings import RetrievalSettings
@@ -54,11 +54,13 @@ def hit(similarity: float) -> DocHit:
 
 
 @pytest.mark.parametrize(
-    ("sims", "route"),
-    [([], "not_in_docs"), ([0.1, 0.2], "not_in_docs"), ([0.1, 0.3], "answer"), ([0.25], "answer")],
+    ("sims", "covered"),
+    [([], False), ([0.1, 0.2], False), ([0.1, 0.3], True), ([0.25], True)],
 )
-def test_after_retrieve_routes_on_best_similarity(sims: list[float], route: str) -> None:
-    assert after_retrieve([hit(s) for s in sims], min_similarity=0.25) == route
+def test_docs_cover_the_question_when_the_best_hit_is_close(
+    sims: list[float], covered: bool
+) -> None:
+    assert covers_question([hit(s) for s in sims], min_similarity=0.25) is covered
 
 
 def test_answer_cites_the_source_that_holds_the_fact() -> None:

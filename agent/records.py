@@ -1,0 +1,85 @@
+"""Turn records: one row per answered question, for evals and fine-tuning exports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.service import Answer
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    question TEXT NOT NULL,
+    route TEXT NOT NULL,
+    route_reason TEXT NOT NULL,
+    route_confidence REAL NOT NULL,
+    retrieved_ids TEXT NOT NULL,      -- JSON list of chunk ids
+    cited_ids TEXT NOT NULL,          -- JSON list of chunk ids
+    tool_calls TEXT NOT NULL,         -- JSON list of {name, args, ok, ms, result_ids}
+    answer TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    escalated INTEGER NOT NULL,
+    timings_ms TEXT NOT NULL,         -- JSON {stage: ms}
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    feedback TEXT                     -- set later by the front ends
+);
+CREATE INDEX IF NOT EXISTS turns_thread ON turns (thread_id, created_at);
+"""
+
+
+class TurnRecorder:
+    """Appends turns to `turns.sqlite` under the data dir."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False)
+        self._conn.executescript(SCHEMA)
+
+    def record(self, thread_id: str, answer: Answer) -> str:
+        turn_id = uuid.uuid4().hex
+        row: dict[str, Any] = {
+            "id": turn_id,
+            "thread_id": thread_id,
+            "created_at": time.time(),
+            "question": answer.question,
+            "route": answer.route,
+            "route_reason": answer.route_reason,
+            "route_confidence": answer.route_confidence,
+            "retrieved_ids": json.dumps([h.chunk_id for h in answer.hits]),
+            "cited_ids": json.dumps([c.hit.chunk_id for c in answer.citations]),
+            "tool_calls": json.dumps([asdict(c) for c in answer.tool_calls]),
+            "answer": answer.text,
+            "abstained": int(answer.abstained),
+            "escalated": int(answer.handover is not None),
+            "timings_ms": json.dumps(answer.timings_ms),
+            "prompt_tokens": answer.usage.get("prompt_tokens", 0),
+            "completion_tokens": answer.usage.get("completion_tokens", 0),
+        }
+        columns = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._conn:
+            self._conn.execute(f"INSERT INTO turns ({columns}) VALUES ({marks})", row)
+        return turn_id
+
+    def turns(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM turns"
+        params: tuple[str, ...] = ()
+        if thread_id:
+            query += " WHERE thread_id = ?"
+            params = (thread_id,)
+        cursor = self._conn.execute(query + " ORDER BY created_at", params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def close(self) -> None:
+        self._conn.close()
