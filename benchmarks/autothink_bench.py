@@ -40,9 +40,11 @@ def is_correct(item: dict[str, Any], answer: Answer) -> bool:
     return not answer.abstained and all(k.lower() in text for k in item["answer_keywords"])
 
 
-def run(agent: Agent, items: list[dict[str, Any]]) -> dict[str, Any]:
+def run(agent: Agent, items: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     per_mode: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     for item in track(items, description="questions"):
+        # Partial results survive an interrupted run (DEEP answers are slow on CPU).
+        out.write_text(json.dumps({"partial": True, "items": per_mode}, indent=2))
         for mode, route in MODES.items():
             started = time.perf_counter()
             answer = agent.ask(item["question"], route=route)
@@ -86,9 +88,9 @@ def main() -> None:
     items = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     items = items[: args.limit] if args.limit else items
     settings = Settings()
-    with llm_endpoint(settings) as url, running_agent(settings, url) as agent:
-        result = run(agent, items)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    with llm_endpoint(settings) as url, running_agent(settings, url) as agent:
+        result = run(agent, items, args.out)
     args.out.write_text(json.dumps(result, indent=2))
     table = Table("mode", "accuracy", "generated tok", "prompt tok", "wall s", "median s", "deep %")
     for mode in MODES:

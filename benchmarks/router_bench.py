@@ -5,7 +5,8 @@
 Reports accuracy and DEEP precision/recall of the shipped router, the two trivial baselines
 (always-direct, always-deep), and the per-question latency of `Router.decide` (p50/p95 in
 ms, real MiniLM embedder on CPU, measured after a warm-up), as a table and as JSON
-(`--out`, default `benchmarks/results/router.json`).
+(`--out`, default `benchmarks/results/router.json`). Latency depends on what else runs on
+the machine: the JSON records the load average; measure on an idle box.
 
 Caveat: the shipped artefact was trained on these same dev files, so its accuracy here is
 optimistic (it has seen every question). The honest estimate is the cross-validated one the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -106,7 +108,12 @@ def main() -> None:
         "CV acc = cross-validated estimate from the artefact"
     )
     results["cv_overall"] = cv.get("dev_overall")
-    results["machine"] = {"python": platform.python_version(), "cpu": platform.processor()}
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        # other jobs on a shared box inflate the latency; this says how busy it was
+        "load_avg_1min_after": round(os.getloadavg()[0], 2),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -16,7 +16,7 @@ from agent.deps import build_deps
 from agent.errors import OncallError
 from agent.local_llm import LlamaServer, embedded_server, port_is_free
 from agent.service import answer_question
-from agent.settings import EmbeddedLLMSettings, Settings
+from agent.settings import AgentSettings, EmbeddedLLMSettings, LLMSettings, Settings
 from ingest.pipeline import IngestReport
 
 
@@ -83,7 +83,13 @@ def test_real_graph_direct_and_deep(
     """The full graph (router, DIRECT, DEEP loop, memory) on the real model and index."""
     from agent.deps import running_agent
 
-    settings = Settings(data_dir=handbook_index[0])
+    # Bounded so a 2-core CI box finishes in minutes: two model calls at most for DEEP,
+    # short answers, and a generous timeout in case the machine is busy.
+    settings = Settings(
+        data_dir=handbook_index[0],
+        llm=LLMSettings(timeout_s=600, max_tokens=256),
+        agent=AgentSettings(max_steps=2, context_chars=3000),
+    )
     with running_agent(settings, server.base_url) as agent:
         direct = agent.ask("Which port does route-optimizer's gRPC API listen on?")
         assert direct.route == "direct", direct.route_reason
