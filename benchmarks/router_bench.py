@@ -6,7 +6,8 @@ Reports accuracy and DEEP precision/recall of the shipped router, the two trivia
 (always-direct, always-deep), and the per-question latency of `Router.decide` (p50/p95 in
 ms, real MiniLM embedder on CPU, measured after a warm-up), as a table and as JSON
 (`--out`, default `benchmarks/results/router.json`). Latency depends on what else runs on
-the machine: the JSON records the load average; measure on an idle box.
+the machine: the JSON records the load average; measure on an idle box. On a busy 2-core
+box `--torch-threads 1` is much steadier (two torch threads fight the other jobs).
 
 Caveat: the shipped artefact was trained on these same dev files, so its accuracy here is
 optimistic (it has seen every question). The honest estimate is the cross-validated one the
@@ -78,7 +79,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "routing")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "router.json")
+    ap.add_argument(
+        "--torch-threads", type=int, help="intra-op threads for the embedder (default: torch's)"
+    )
     args = ap.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     artefact = load_router_artefact()
     router = Router(SentenceTransformerEmbedder(Settings().embedding), artefact)
@@ -111,6 +119,7 @@ def main() -> None:
     results["machine"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "torch_threads": args.torch_threads or "default",
         # other jobs on a shared box inflate the latency; this says how busy it was
         "load_avg_1min_after": round(os.getloadavg()[0], 2),
     }
