@@ -12,14 +12,12 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
-from agent.escalation import handover_text
+from agent.escalation import MAX_LEADS, handover_text
 from tools.search_docs import DocHit
 
 if TYPE_CHECKING:
     from agent.service import Answer
     from ingest.pipeline import IngestReport
-
-MAX_LEADS = 3
 
 
 def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:

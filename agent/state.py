@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
 from agent.citations import Citation
+from agent.router import Route
 from agent.settings import AgentSettings, RetrievalSettings
 from ingest.embed import Embedder
 from ingest.store import DocStore
 from tools.search_docs import DocHit
 
-Route = Literal["direct", "deep"]
+__all__ = ["AgentState", "Deps", "Handover", "Route", "ToolCallRecord"]
 
 
 @dataclass(frozen=True)
