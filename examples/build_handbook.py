@@ -2,12 +2,13 @@
 
 The text of these documents lives in ``examples/handbook_src/<path>.md``, written in a
 small Markdown subset: ``#`` title, ``##``/``###`` headings, paragraphs, ``- `` bullets,
-``1. `` numbered items and pipe tables. Each source is rendered to
-``examples/handbook/<path>.pdf`` (fpdf2, core Helvetica font, latin-1 text only) or
-``examples/handbook/<path>.docx`` (python-docx, real Heading 1/2/3 styles), as listed in
-``TARGETS``.
+``1. `` numbered items, pipe tables and ``> `` speaker notes (slides only). Each source is
+rendered to ``examples/handbook/<path>.pdf`` (fpdf2, core Helvetica font, latin-1 text only),
+``examples/handbook/<path>.docx`` (python-docx, real Heading 1/2/3 styles) or
+``examples/handbook/<path>.pptx`` (python-pptx: ``#`` = title slide, each ``##`` = one slide
+with its bullets, tables and notes), as listed in ``TARGETS``.
 
-Output is byte-stable: the PDF creation date, the DOCX core properties and the DOCX zip
+Output is byte-stable: the PDF creation date, the DOCX/PPTX core properties and their zip
 entry timestamps are all fixed, so re-running produces identical files.
 
 Run from the repository root:
@@ -28,6 +29,9 @@ from pathlib import Path
 import docx
 from docx.shared import Pt
 from fpdf import FPDF
+from pptx import Presentation
+from pptx.util import Inches
+from pptx.util import Pt as PptPt
 
 HERE = Path(__file__).resolve().parent
 SRC_DIR = HERE / "handbook_src"
@@ -43,12 +47,13 @@ TARGETS: dict[str, tuple[str, bool]] = {
     "oncall/new-oncall-onboarding": ("docx", False),
     "oncall/paging-rules": ("docx", False),
     "postmortems/2026-03-11-route-optimizer-late-plans": ("docx", False),
+    "postmortems/2026-08-02-notification-lag-review": ("pptx", False),
 }
 
 
 @dataclass
 class Block:
-    kind: str  # title | h2 | h3 | para | bullets | numbers | table
+    kind: str  # title | h2 | h3 | para | bullets | numbers | table | notes
     text: str = ""
     items: list = field(default_factory=list)  # list items, or table rows (lists of cells)
 
@@ -73,6 +78,9 @@ def parse(source: str) -> list[Block]:
         number = re.match(r"^\d+\. (.*)", line)
         if not line.strip():
             flush_para()
+        elif line.startswith("> "):
+            flush_para()
+            blocks.append(Block("notes", clean(line[2:])))
         elif line.startswith("#"):
             flush_para()
             level, text = line.split(" ", 1)
@@ -220,6 +228,57 @@ def restamp_zip(data: bytes) -> bytes:
     return result.getvalue()
 
 
+# ---------------------------------------------------------------- PPTX
+
+
+def write_pptx(blocks: list[Block], out: Path) -> None:
+    deck = Presentation()
+    deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
+    slide, top = None, 0.0
+    for block in blocks:
+        if block.kind == "title":
+            slide = deck.slides.add_slide(deck.slide_layouts[0])
+            slide.shapes.title.text = block.text
+        elif block.kind == "h2":
+            slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+            slide.shapes.title.text = block.text
+            top = 1.5
+        elif slide is None:
+            raise SystemExit("a slide deck source must start with a '# ' title line")
+        elif block.kind == "notes":
+            slide.notes_slide.notes_text_frame.text = block.text
+        elif block.kind == "para" and top == 0.0:  # subtitle of the title slide
+            slide.placeholders[1].text = block.text
+        elif block.kind in ("para", "bullets", "numbers"):
+            items = block.items or [block.text]
+            box = slide.shapes.add_textbox(Inches(0.6), Inches(top), Inches(12), Inches(0.4))
+            box.text_frame.word_wrap = True
+            for i, item in enumerate(items):
+                para = box.text_frame.paragraphs[0] if i == 0 else box.text_frame.add_paragraph()
+                para.text = ("- " if block.kind == "bullets" else "") + item
+                para.font.size = PptPt(18)
+            top += 0.55 * len(items) + 0.2
+        elif block.kind == "table":
+            rows, cols = len(block.items), len(block.items[0])
+            shape = slide.shapes.add_table(
+                rows, cols, Inches(0.6), Inches(top), Inches(12), Inches(0.35 * rows)
+            )
+            for r, row in enumerate(block.items):
+                for c, value in enumerate(row):
+                    cell = shape.table.cell(r, c)
+                    cell.text = value
+                    cell.text_frame.paragraphs[0].font.size = PptPt(12)
+            top += 0.4 * rows + 0.2
+    props = deck.core_properties
+    props.title = blocks[0].text
+    props.author = props.last_modified_by = "Lumen Freight"
+    props.created = props.modified = props.last_printed = FIXED_DATE.replace(tzinfo=None)
+    props.revision = 1
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    out.write_bytes(restamp_zip(buffer.getvalue()))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -232,6 +291,8 @@ def main() -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "pdf":
             write_pdf(blocks, out, page_breaks)
+        elif fmt == "pptx":
+            write_pptx(blocks, out)
         else:
             write_docx(blocks, out)
         print(f"wrote {out.relative_to(HERE.parent)}")

@@ -2,9 +2,9 @@
 
 A chunk never spans two sections, so a citation can name the section it came from. Within a
 section, text accumulates until `soft_chars`; a single block longer than `max_chars` is cut
-at sentence or word boundaries. A table starts a new chunk and is not cut below
-`max_chars`, so its rows keep their header; a small table may share its chunk with the short
-text around it in the same section.
+at sentence or word boundaries (source code: between lines). A table starts a new chunk and
+is not cut below `max_chars`, so its rows keep their header; a small table may share its
+chunk with the short text around it in the same section.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Chunk:
     text: str
     section: list[str] = field(default_factory=list)
     page: int | None = None
+    language: str | None = None  # set for source code, from its blocks
 
     @property
     def section_path(self) -> str:
@@ -53,12 +54,13 @@ def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> l
             titles.append((block.depth, block.text))
             continue
         section = [t for _, t in titles]
-        for piece in _split_long(block.text, cfg.max_chars):
+        split = _split_lines if block.language else _split_long
+        for piece in split(block.text, cfg.max_chars):
             fits = current is not None and len(current.text) + len(piece) + 2 <= cfg.soft_chars
             if block.kind == "table" or not fits:
                 flush()
             if current is None:
-                current = Chunk(text=piece, section=section, page=block.page)
+                current = Chunk(piece, section, block.page, block.language)
             else:
                 current.text += "\n\n" + piece
             if block.kind == "table":
@@ -109,3 +111,24 @@ def _split_long(text: str, max_chars: int) -> list[str]:
     if buf:
         pieces.append(buf)
     return pieces
+
+
+def _split_lines(text: str, max_chars: int) -> list[str]:
+    """Cut code between lines, never inside one unless a single line is over `max_chars`."""
+    pieces: list[str] = []
+    buf: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        while len(line) > max_chars:  # minified code: no line boundary to cut at
+            pieces.extend(["\n".join(buf)] if buf else [])
+            buf, size = [], 0
+            pieces.append(line[:max_chars])
+            line = line[max_chars:]
+        if buf and size + len(line) + 1 > max_chars:
+            pieces.append("\n".join(buf))
+            buf, size = [], 0
+        buf.append(line)
+        size += len(line) + 1
+    if any(line.strip() for line in buf):
+        pieces.append("\n".join(buf))
+    return [p for p in pieces if p.strip()]

@@ -1,34 +1,38 @@
-"""`oncall ingest`: walk sources -> partition -> chunk -> embed -> upsert, incrementally.
+"""Ingest and sync: source files -> partition -> chunk -> embed -> index, incrementally.
 
-Unchanged files (same sha256 as in the index) are skipped, changed files have their chunks
-replaced, and with `prune` files that disappeared from a walked folder are removed. A file
-that cannot be read is reported with its reason and the batch goes on.
+Unchanged files (same content, ACL and pipeline settings as the live version) are skipped;
+changed files are replaced atomically (see `ingest.store`); files that disappeared from a
+synced source (or, with `prune`, from an ingested folder) are removed. A file that cannot be
+read is reported with its reason, keeps its previous version if it had one, and the batch
+goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import OncallError
+from agent.identity import PUBLIC_GROUP
 from agent.settings import IngestSettings
 from ingest.chunking import ChunkingConfig, chunk_blocks
+from ingest.discover import Found, SourceFile, discover_paths, discover_source
 from ingest.embed import Embedder
-from ingest.partition import SUPPORTED_SUFFIXES, PartitionError, partition_file
+from ingest.partition import NotADocument, PartitionError, PartitionLimits, partition_file
+from ingest.sources import SourceSpec
 from ingest.sparse import encode_document
-from ingest.store import ChunkRecord, DocStore
+from ingest.store import ChunkRecord, DocStore, FileRecord
+
+# Bump when partitioning or chunking changes what a file turns into: every file is then
+# re-indexed on the next sync, as if its content had changed.
+PIPELINE_VERSION = "3"
 
 ProgressFn = Callable[[str, int], None]  # (file shown, chunks written) after each file
 
-
-@dataclass(frozen=True)
-class SourceFile:
-    path: Path
-    doc_id: str  # path relative to the ingested folder, without suffix: used in citations
+__all__ = ["IngestReport", "SourceFile", "ingest_paths", "sync_source"]
 
 
 @dataclass
@@ -37,43 +41,32 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # path or URL -> reason
     ignored: int = 0  # files of unsupported types inside walked folders
     chunks_written: int = 0
+    vacuumed: int = 0  # stale chunk versions cleaned up (left by an interrupted run)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
+    def merge(self, other: IngestReport) -> None:
+        for name in ("added", "updated", "unchanged", "deleted"):
+            getattr(self, name).extend(getattr(other, name))
+        self.failed.update(other.failed)
+        self.ignored += other.ignored
+        self.chunks_written += other.chunks_written
+        self.vacuumed += other.vacuumed
 
-def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path], int]:
-    """Files to ingest, the folders walked (for pruning), and how many files were ignored.
 
-    A missing path raises `FileNotFoundError` naming it; hidden files and folders are skipped.
-    """
-    files: list[SourceFile] = []
-    roots: list[Path] = []
-    ignored = 0
-    for raw in paths:
-        path = raw.expanduser().resolve()
-        if not path.exists():
-            raise FileNotFoundError(f"{raw}: no such file or folder")
-        if path.is_file():
-            files.append(SourceFile(path, path.stem))
-            continue
-        roots.append(path)
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                file = Path(dirpath) / name
-                if name.startswith("."):
-                    continue
-                if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    ignored += 1
-                    continue
-                doc_id = file.relative_to(path).with_suffix("").as_posix()
-                files.append(SourceFile(file, doc_id))
-    return files, roots, ignored
+@dataclass
+class _Batch:
+    """What one run indexes: found files, their ACL, and which index files it may prune."""
+
+    found: Found
+    acl: tuple[str, ...]
+    source_name: str
+    prune_scope: Callable[[FileRecord], bool] | None
 
 
 def ingest_paths(
@@ -82,51 +75,110 @@ def ingest_paths(
     embedder: Embedder,
     settings: IngestSettings,
     prune: bool = False,
+    acl: Iterable[str] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_file: ProgressFn | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the files under `paths`; see the module docstring."""
-    files, roots, ignored = discover(paths)
-    report = IngestReport(ignored=ignored)
+    """Bring the index in line with the files under ad-hoc `paths` (readable by `acl`)."""
+    found, roots = discover_paths(paths)
+
+    def in_roots(rec: FileRecord) -> bool:
+        return not rec.source_name and any(Path(rec.source).is_relative_to(r) for r in roots)
+
+    groups = tuple(sorted(set(acl or ()) or {PUBLIC_GROUP}))
+    batch = _Batch(found, groups, "", in_roots if prune else None)
+    return _run(batch, store, embedder, settings, on_start, on_file)
+
+
+def sync_source(
+    spec: SourceSpec,
+    store: DocStore,
+    embedder: Embedder,
+    settings: IngestSettings,
+    cache_dir: Path,
+    on_start: Callable[[int], None] | None = None,
+    on_file: ProgressFn | None = None,
+) -> IngestReport:
+    """Sync one registry source: add, update and delete so the index mirrors it."""
+    found = discover_source(spec, cache_dir)
+    batch = _Batch(found, tuple(spec.acl), spec.name, lambda rec: rec.source_name == spec.name)
+    return _run(batch, store, embedder, settings, on_start, on_file)
+
+
+def _run(
+    batch: _Batch,
+    store: DocStore,
+    embedder: Embedder,
+    settings: IngestSettings,
+    on_start: Callable[[int], None] | None,
+    on_file: ProgressFn | None,
+) -> IngestReport:
+    report = IngestReport(ignored=batch.found.ignored, failed=dict(batch.found.failed))
     store.ensure_collection(embedder.dim)
     indexed = store.indexed_files()
     chunking = ChunkingConfig(
         settings.chunk_max_chars, settings.chunk_soft_chars, settings.combine_under_chars
     )
     if on_start:
-        on_start(len(files))
-    for src in files:
-        source = str(src.path)
-        written = 0
-        try:
-            data = _read_checked(src.path, settings.max_file_mb)
-            content_hash = hashlib.sha256(data).hexdigest()
-            if indexed.get(source) == content_hash:
-                report.unchanged.append(source)
-            else:
-                records = _build_records(src, content_hash, embedder, chunking)
-                store.replace_file(source, content_hash, records)
-                written = len(records)
-                report.chunks_written += written
-                (report.updated if source in indexed else report.added).append(source)
-        except PartitionError as exc:
-            report.failed[source] = str(exc)
-        except OncallError:  # the store or the model is down: stop, nothing half-written
-            raise
-        except Exception as exc:  # one bad file never stops the batch; the report says why
-            report.failed[source] = f"{type(exc).__name__}: {exc}"
+        on_start(len(batch.found.files))
+    for src in batch.found.files:
+        written = _ingest_one(src, batch, indexed, store, embedder, settings, chunking, report)
         if on_file:
             on_file(src.doc_id, written)
-    if prune:
-        seen = {str(f.path) for f in files}
-        gone = [
-            s
-            for s in indexed
-            if s not in seen and any(Path(s).is_relative_to(root) for root in roots)
-        ]
+    if batch.prune_scope is not None:
+        seen = {f.key for f in batch.found.files} | set(batch.found.failed)
+        gone = [s for s, rec in indexed.items() if s not in seen and batch.prune_scope(rec)]
         store.delete_files(gone)
         report.deleted.extend(gone)
+        report.vacuumed = store.vacuum()
+    store.finish_batch()
     return report
+
+
+def _ingest_one(
+    src: SourceFile,
+    batch: _Batch,
+    indexed: dict[str, FileRecord],
+    store: DocStore,
+    embedder: Embedder,
+    settings: IngestSettings,
+    chunking: ChunkingConfig,
+    report: IngestReport,
+) -> int:
+    """Index one file if it changed; returns chunks written. Failures go to the report."""
+    key = src.key
+    try:
+        data = _read_checked(src.path, settings.max_file_mb)
+        content_hash = hashlib.sha256(data).hexdigest()
+        version = file_version(content_hash, batch.acl, chunking)
+        if key in indexed and indexed[key].version == version:
+            report.unchanged.append(key)
+            return 0
+        records = _build_records(src, embedder, chunking, PartitionLimits.from_settings(settings))
+        file = FileRecord(
+            key, version, content_hash, batch.acl, src.doc_id, batch.source_name, len(records)
+        )
+        store.replace_file(file, records)
+    except NotADocument:
+        report.ignored += 1
+        return 0
+    except PartitionError as exc:
+        report.failed[key] = str(exc)
+        return 0
+    except OncallError:  # the store or the model is down: stop; the flip never happened
+        raise
+    except Exception as exc:  # one bad file never stops the batch; the report says why
+        report.failed[key] = f"{type(exc).__name__}: {exc}"
+        return 0
+    report.chunks_written += len(records)
+    (report.updated if key in indexed else report.added).append(key)
+    return len(records)
+
+
+def file_version(content_hash: str, acl: Iterable[str], chunking: ChunkingConfig) -> str:
+    """The version id of a file's chunks: changes with content, ACL or pipeline settings."""
+    parts = [content_hash, ",".join(sorted(acl)), repr(chunking), PIPELINE_VERSION]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _read_checked(path: Path, max_mb: float) -> bytes:
@@ -141,9 +193,9 @@ def _read_checked(path: Path, max_mb: float) -> bytes:
 
 
 def _build_records(
-    src: SourceFile, content_hash: str, embedder: Embedder, chunking: ChunkingConfig
+    src: SourceFile, embedder: Embedder, chunking: ChunkingConfig, limits: PartitionLimits
 ) -> list[ChunkRecord]:
-    blocks = partition_file(src.path)
+    blocks = partition_file(src.path, limits)
     chunks = chunk_blocks(blocks, chunking)
     title = next((b.text for b in blocks if b.kind == "title"), src.path.stem)
     updated = datetime.fromtimestamp(src.path.stat().st_mtime, tz=UTC).isoformat()
@@ -153,14 +205,11 @@ def _build_records(
     dense = embedder.embed_documents(indexed_texts) if chunks else []
     return [
         ChunkRecord(
-            source=str(src.path),
             chunk_index=i,
-            content_hash=content_hash,
             text=chunk.text,
             dense=dense[i],
             sparse=encode_document(indexed_texts[i]),
             payload={
-                "doc_id": src.doc_id,
                 "title": title,
                 "section": chunk.section_path,
                 "page": chunk.page,

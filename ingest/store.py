@@ -1,52 +1,100 @@
-"""The chunk index: one Qdrant collection with a dense and a BM25 sparse vector per chunk.
+"""The chunk index: chunks with a dense and a BM25 sparse vector, plus one record per file.
 
-`DocStore` is the only code that speaks Qdrant. Embedded mode keeps the collection under the
-data dir (qdrant-client local mode); a URL in settings points it at a Qdrant server instead.
-Hybrid search is one query: a dense and a sparse prefetch fused by reciprocal rank fusion
-inside Qdrant.
+`DocStore` is the only code that knows how documents are laid out in Qdrant:
+
+- a **chunk** point per chunk: both vectors, the text and citation payload, its file's
+  `source`, `version` and `acl` groups;
+- a **file record** per file (payload only, id derived from the source): the version that
+  is live, its content hash, ACL groups and chunk count.
+
+Replacing a file is atomic for readers: the new version's chunks are written first (new
+ids), then the file record flips to the new version in one point write, then the old chunks
+are deleted. Search only returns chunks whose version is the live one, so a reader sees the
+old file or the new one, never both or neither; a crash before the flip leaves the old
+version searchable and the next sync finishes the job. Every search is filtered by the
+asker's ACL groups inside the engine, before fusion, so a chunk a user may not read never
+enters their results.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qdrant_client import QdrantClient, models
-
 from agent.errors import OncallError
 from agent.settings import StoreSettings
+from ingest.backends import Filter, IndexBackend, Match, PointData, SearchMode
 from ingest.sparse import SparseVector
 
-DENSE = "dense"
-SPARSE = "bm25"
 _ID_NAMESPACE = uuid.UUID("6f1d2b1e-8c43-4a55-9a0e-3e1f5c2d7a10")
+CHUNK, FILE = "chunk", "file"
+_FILE_FIELDS = ("source", "version", "content_hash", "acl", "source_name", "doc_id", "chunks")
+
+
+def chunk_point_id(source: str, version: str, index: int) -> str:
+    # Same file version -> same ids: re-ingesting is an idempotent upsert, and a chunk's
+    # neighbours can be fetched by id without a search.
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{source}\x00{version}\x00{index}"))
+
+
+def file_point_id(source: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"file\x00{source}"))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the index knows about one file: its live version and who may read it."""
+
+    source: str
+    version: str  # content hash + ACL + pipeline settings: changes whenever chunks would
+    content_hash: str
+    acl: tuple[str, ...]
+    doc_id: str
+    source_name: str = ""  # the registry source it came from ("" for ad-hoc paths)
+    chunks: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "kind": FILE,
+            "source": self.source,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "acl": list(self.acl),
+            "doc_id": self.doc_id,
+            "source_name": self.source_name,
+            "chunks": self.chunks,
+        }
+
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> FileRecord:
+        return cls(
+            source=str(p["source"]),
+            version=str(p["version"]),
+            content_hash=str(p.get("content_hash", "")),
+            acl=tuple(p.get("acl", ())),
+            doc_id=str(p.get("doc_id", "")),
+            source_name=str(p.get("source_name", "")),
+            chunks=int(p.get("chunks", 0)),
+        )
 
 
 @dataclass
 class ChunkRecord:
     """A chunk ready to store: vectors plus the payload citations are built from."""
 
-    source: str
     chunk_index: int
-    content_hash: str
     text: str
     dense: list[float]
     sparse: SparseVector
     payload: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def point_id(self) -> str:
-        # Same file content -> same ids: re-ingesting is an idempotent upsert.
-        key = f"{self.source}\x00{self.content_hash}\x00{self.chunk_index}"
-        return str(uuid.uuid5(_ID_NAMESPACE, key))
-
 
 @dataclass
 class Hit:
-    """One search result; `similarity` is the dense cosine, `score` the fused RRF score."""
+    """One search result; `similarity` is the dense cosine, `score` the engine's score."""
 
     id: str
     score: float
@@ -58,27 +106,26 @@ class Hit:
         return str(self.payload.get("text", ""))
 
 
+def open_backend(settings: StoreSettings, data_dir: Path) -> IndexBackend:
+    if settings.effective_backend == "edge":
+        from ingest.backends.edge import EdgeBackend
+
+        return EdgeBackend(
+            data_dir / "edge", settings.collection, settings.on_disk, settings.quantization
+        )
+    from ingest.backends.qdrant import QdrantBackend
+
+    return QdrantBackend(settings, data_dir / "qdrant")
+
+
 class DocStore:
     def __init__(self, settings: StoreSettings, data_dir: Path):
+        self._backend = open_backend(settings, data_dir)
+        self.location = self._backend.location
         self.collection = settings.collection
-        self.location = settings.url or str(data_dir / "qdrant")
-        self._remote = bool(settings.url)
-        try:
-            if settings.url:
-                api_key = settings.api_key.get_secret_value() if settings.api_key else None
-                self._client = QdrantClient(url=settings.url, api_key=api_key, timeout=10)
-            else:
-                (data_dir / "qdrant").mkdir(parents=True, exist_ok=True)
-                self._client = QdrantClient(path=str(data_dir / "qdrant"))
-        except RuntimeError as exc:  # local mode: the folder is locked by another process
-            raise OncallError(
-                "store_busy",
-                f"the index at {self.location} is in use by another oncall process "
-                f"(ingest or serve); wait for it to finish or stop it ({exc})",
-            ) from exc
 
     def close(self) -> None:
-        self._client.close()
+        self._backend.close()
 
     def __enter__(self) -> DocStore:
         return self
@@ -86,134 +133,153 @@ class DocStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise OncallError(
-                "store_unavailable", f"Qdrant at {self.location} failed during {what}: {exc}"
-            ) from exc
-
     def exists(self) -> bool:
-        return bool(self._call("collection check", self._client.collection_exists, self.collection))
+        return self._backend.exists()
 
     def ensure_collection(self, dim: int) -> None:
-        if self.exists():
-            info = self._client.get_collection(self.collection)
-            vectors = info.config.params.vectors
-            size = vectors[DENSE].size if isinstance(vectors, dict) else None
-            if size != dim:
-                raise OncallError(
-                    "store_mismatch",
-                    f"collection {self.collection!r} holds {size}-d vectors but the embedder "
-                    f"makes {dim}-d ones; re-ingest into a new collection "
-                    "(ONCALL_STORE__COLLECTION)",
-                )
-            return
-        self._call(
-            "create collection",
-            self._client.create_collection,
-            self.collection,
-            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
-        if self._remote:  # local mode has no payload indexes (it filters in Python)
-            for key in ("source", "content_hash", "doc_id"):
-                self._client.create_payload_index(
-                    self.collection, key, models.PayloadSchemaType.KEYWORD
-                )
+        size = self._backend.dense_dim()
+        if size is None:
+            self._backend.create(dim)
+        elif size != dim:
+            raise OncallError(
+                "store_mismatch",
+                f"collection {self.collection!r} holds {size}-d vectors but the embedder "
+                f"makes {dim}-d ones; re-ingest into a new collection (ONCALL_STORE__COLLECTION)",
+            )
 
     def count(self) -> int:
+        """Chunks in the index (all versions)."""
         if not self.exists():
             return 0
-        return int(self._client.count(self.collection, exact=True).count)
+        return self._backend.count(Filter(must=(Match("kind", (CHUNK,)),)))
 
-    def indexed_files(self) -> dict[str, str]:
-        """source -> content hash of every file in the index."""
+    def chunk_payloads(self, fields: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Payloads of every chunk point (all versions): for tests, evals and audits."""
+        if self.exists():
+            for p in self._backend.scroll(Filter(must=(Match("kind", (CHUNK,)),)), fields):
+                yield p.payload
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Chunks by id (e.g. ids recorded with a turn), without ACL filtering: callers
+        that show them to a user must filter by the user's groups themselves."""
+        return [Hit(p.id, 0.0, 0.0, p.payload) for p in self._backend.retrieve(list(ids))]
+
+    def indexed_files(self) -> dict[str, FileRecord]:
+        """source -> live file record, for every file in the index."""
         if not self.exists():
             return {}
-        files: dict[str, str] = {}
-        offset = None
-        while True:
-            points, offset = self._call(
-                "scroll",
-                self._client.scroll,
-                self.collection,
-                with_payload=["source", "content_hash"],
-                with_vectors=False,
-                limit=1024,
-                offset=offset,
-            )
-            for p in points:
-                files[p.payload["source"]] = p.payload["content_hash"]
-            if offset is None:
-                return files
+        points = self._backend.scroll(Filter(must=(Match("kind", (FILE,)),)), _FILE_FIELDS)
+        return {p.payload["source"]: FileRecord.from_payload(p.payload) for p in points}
 
-    def replace_file(self, source: str, content_hash: str, records: Sequence[ChunkRecord]) -> None:
-        """Write a file's new chunks, then drop its old ones.
-
-        New ids differ from old ones (they include the content hash), so at every moment the
-        file is fully present in its old or its new version, never missing.
-        """
+    def replace_file(self, file: FileRecord, records: Sequence[ChunkRecord]) -> None:
+        """Make `records` the live content of `file` (see the module docstring)."""
+        chunk_fields = {
+            "kind": CHUNK,
+            "source": file.source,
+            "version": file.version,
+            "acl": list(file.acl),
+            "doc_id": file.doc_id,
+            "source_name": file.source_name,
+        }
         points = [
-            models.PointStruct(
-                id=r.point_id,
-                vector={
-                    DENSE: r.dense,
-                    SPARSE: models.SparseVector(indices=r.sparse.indices, values=r.sparse.values),
-                },
-                payload={
-                    **r.payload,
-                    "source": r.source,
-                    "chunk_index": r.chunk_index,
-                    "content_hash": r.content_hash,
-                    "text": r.text,
-                },
+            PointData(
+                id=chunk_point_id(file.source, file.version, r.chunk_index),
+                payload={**r.payload, **chunk_fields, "chunk_index": r.chunk_index, "text": r.text},
+                dense=r.dense,
+                sparse=r.sparse,
             )
             for r in records
         ]
         if points:
-            self._call("upsert", self._client.upsert, self.collection, points=points, wait=True)
-        stale = models.Filter(
-            must=[_match("source", source)], must_not=[_match("content_hash", content_hash)]
+            self._backend.upsert(points)
+        self._backend.upsert([PointData(file_point_id(file.source), file.payload())])  # flip
+        self._backend.delete(
+            Filter(
+                must=(Match("kind", (CHUNK,)), Match("source", (file.source,))),
+                must_not=(Match("version", (file.version,)),),
+            )
         )
-        self._call("delete", self._client.delete, self.collection, points_selector=stale)
 
     def delete_files(self, sources: Iterable[str]) -> None:
+        """Remove files: the record first (they vanish from search at once), then chunks."""
         for source in sources:
-            selector = models.Filter(must=[_match("source", source)])
-            self._call("delete", self._client.delete, self.collection, points_selector=selector)
+            self._backend.delete(Filter(must=(Match("kind", (FILE,)), Match("source", (source,)))))
+            self._backend.delete(Filter(must=(Match("kind", (CHUNK,)), Match("source", (source,)))))
 
-    def hybrid_search(
-        self, dense: list[float], sparse: SparseVector, limit: int, prefetch_limit: int
+    def vacuum(self) -> int:
+        """Delete chunks no live file record points at (left by a crash mid-file)."""
+        live = {s: f.version for s, f in self.indexed_files().items()}
+        stale: dict[str, set[str]] = {}
+        for p in self._backend.scroll(
+            Filter(must=(Match("kind", (CHUNK,)),)), ("source", "version")
+        ):
+            source, version = p.payload.get("source", ""), p.payload.get("version", "")
+            if live.get(source) != version:
+                stale.setdefault(source, set()).add(version)
+        for source, versions in stale.items():
+            self._backend.delete(
+                Filter(
+                    must=(
+                        Match("kind", (CHUNK,)),
+                        Match("source", (source,)),
+                        Match("version", tuple(sorted(versions))),
+                    )
+                )
+            )
+        return sum(len(v) for v in stale.values())
+
+    def finish_batch(self) -> None:
+        if self.exists():
+            self._backend.finish_batch()
+
+    def search(
+        self,
+        dense: list[float],
+        sparse: SparseVector,
+        groups: Sequence[str],
+        limit: int,
+        prefetch_limit: int,
+        mode: SearchMode = "hybrid",
     ) -> list[Hit]:
-        """Dense + BM25 candidates fused by RRF; each hit carries its dense cosine too."""
+        """Best chunks the holder of `groups` may read, live versions only, best first."""
         if not self.exists():
             raise OncallError(
                 "index_empty",
                 f"no documents indexed in {self.location}; run `oncall ingest PATH` first",
             )
-        sparse_query = models.SparseVector(indices=sparse.indices, values=sparse.values)
-        response = self._call(
-            "search",
-            self._client.query_points,
-            self.collection,
-            prefetch=[
-                models.Prefetch(query=dense, using=DENSE, limit=prefetch_limit),
-                models.Prefetch(query=sparse_query, using=SPARSE, limit=prefetch_limit),
-            ],
-            query=models.FusionQuery(fusion=models.Fusion.RRF),
-            limit=limit,
-            with_payload=True,
-            with_vectors=[DENSE],
-        )
+        if not groups:
+            return []  # no group, nothing readable: never an unfiltered search
+        acl = Filter(must=(Match("kind", (CHUNK,)), Match("acl", tuple(groups))))
+        # Over-fetch a little: chunks of a version being replaced right now are dropped below.
+        points = self._backend.query(dense, sparse, mode, limit * 2, prefetch_limit, acl)
+        live = self._live_versions({p.payload.get("source", "") for p in points})
         hits = []
-        for point in response.points:
-            vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-            similarity = sum(a * b for a, b in zip(dense, vector, strict=True)) if vector else 0.0
-            hits.append(Hit(str(point.id), float(point.score), float(similarity), point.payload))
-        return hits
+        for p in points:
+            if live.get(p.payload.get("source", "")) != p.payload.get("version"):
+                continue
+            similarity = sum(a * b for a, b in zip(dense, p.dense, strict=True)) if p.dense else 0.0
+            hits.append(Hit(p.id, p.score, float(similarity), p.payload))
+        return hits[:limit]
 
+    def neighbours(self, hit: Hit, window: int) -> tuple[list[Hit], list[Hit]]:
+        """Chunks just before and after `hit` in the same file version (by derived id)."""
+        p = hit.payload
+        source, version, index = p.get("source"), p.get("version"), p.get("chunk_index")
+        if window <= 0 or source is None or version is None or index is None:
+            return [], []
+        before = [
+            chunk_point_id(source, version, i) for i in range(index - window, index) if i >= 0
+        ]
+        after = [chunk_point_id(source, version, i) for i in range(index + 1, index + window + 1)]
+        found = {r.id: r for r in self._backend.retrieve(before + after)}
+        as_hit = [
+            Hit(found[i].id, 0.0, 0.0, found[i].payload) for i in before + after if i in found
+        ]
+        return (
+            [h for h in as_hit if h.payload.get("chunk_index", 0) < index],
+            [h for h in as_hit if h.payload.get("chunk_index", 0) > index],
+        )
 
-def _match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+    def _live_versions(self, sources: set[str]) -> dict[str, str]:
+        records = self._backend.retrieve([file_point_id(s) for s in sources if s])
+        return {r.payload["source"]: r.payload["version"] for r in records}

@@ -1,9 +1,13 @@
-"""search_docs: hybrid (dense + BM25, RRF-fused) search over the ingested internal docs."""
+"""search_docs: hybrid (dense + BM25, RRF-fused) search over the ingested internal docs,
+filtered by the asker's ACL groups."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
+from agent.identity import PUBLIC_GROUP
+from ingest.backends import SearchMode
 from ingest.embed import Embedder
 from ingest.sparse import encode_query
 from ingest.store import DocStore, Hit
@@ -50,16 +54,37 @@ class DocHit:
 
 
 def search_docs(
-    query: str, store: DocStore, embedder: Embedder, k: int = 5, prefetch_k: int = 30
+    query: str,
+    store: DocStore,
+    embedder: Embedder,
+    k: int = 5,
+    prefetch_k: int = 30,
+    *,
+    groups: Sequence[str] = (PUBLIC_GROUP,),
+    mode: SearchMode = "hybrid",
+    neighbours: int = 0,
 ) -> list[DocHit]:
     """Search the internal docs (runbooks, service READMEs, playbooks, FAQs) for `query`.
 
-    Returns up to `k` chunks, best first, each with its source document, section and page.
+    Returns up to `k` chunks readable by `groups`, best first, each with its source
+    document, section and page. With `neighbours`, each hit's text also holds that many
+    chunks before and after it from the same file (same citation, more context).
     """
     query = query.strip()
     if not query:
         return []
-    hits = store.hybrid_search(
-        embedder.embed_query(query), encode_query(query), limit=k, prefetch_limit=prefetch_k
+    hits = store.search(
+        embedder.embed_query(query), encode_query(query), groups, k, prefetch_k, mode
     )
-    return [DocHit.from_hit(h) for h in hits]
+    found = [DocHit.from_hit(h) for h in hits]
+    if neighbours:
+        found = [_expand(store, h, d, neighbours) for h, d in zip(hits, found, strict=True)]
+    return found
+
+
+def _expand(store: DocStore, hit: Hit, doc: DocHit, window: int) -> DocHit:
+    before, after = store.neighbours(hit, window)
+    if not before and not after:
+        return doc
+    text = "\n\n".join([*(b.text for b in before), doc.text, *(a.text for a in after)])
+    return replace(doc, text=text)

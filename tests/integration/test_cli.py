@@ -64,3 +64,31 @@ def test_ingest_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "missing: no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sync_registry_then_search_respects_groups(tmp_path: Path) -> None:
+    docs = tmp_path / "sre-docs"
+    docs.mkdir()
+    (docs / "pager.md").write_text("# Pager\n\nThe pager escalation key is kept in vault zeta.\n")
+    registry = tmp_path / "sources.yaml"
+    registry.write_text(
+        "sources:\n  - {name: sre, type: folder, path: sre-docs, acl: [sre], schedule: 1h}\n"
+    )
+    data = tmp_path / "data"
+    synced = run("sync", "--sources", str(registry), data_dir=data)
+    assert synced.returncode == 0, synced.stderr
+    assert "sre" in synced.stdout and "1 added" in synced.stdout
+    again = run("sync", "--sources", str(registry), "--due", data_dir=data)
+    assert again.returncode == 0 and "added" not in again.stdout  # not due for an hour
+
+    public = run("search", "pager escalation key", data_dir=data)
+    sre = run("search", "pager escalation key", "--groups", "sre", data_dir=data)
+    assert public.returncode == sre.returncode == 0, public.stderr + sre.stderr
+    assert "vault zeta" not in public.stdout
+    assert "vault zeta" in sre.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  - {name: x, type: folder}\n")
+    broken = run("sync", "--sources", str(bad), data_dir=data)
+    assert broken.returncode == 2 and "needs a path" in broken.stderr
+    assert "Traceback" not in broken.stderr

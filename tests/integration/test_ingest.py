@@ -17,8 +17,7 @@ from tests.conftest import HANDBOOK
 
 
 def all_payloads(store: DocStore) -> list[dict]:
-    points, _ = store._client.scroll(store.collection, limit=10_000, with_payload=True)
-    return [p.payload for p in points]
+    return list(store.chunk_payloads())
 
 
 def test_every_handbook_file_is_indexed(
@@ -31,7 +30,7 @@ def test_every_handbook_file_is_indexed(
     payloads = all_payloads(handbook_store)
     assert {p["source"] for p in payloads} == {str(p) for p in files}
     per_type = Counter(p["file_type"] for p in payloads)
-    assert set(per_type) == {"md", "html", "pdf", "docx", "txt"}
+    assert set(per_type) == {"md", "html", "pdf", "docx", "txt", "pptx", "py", "json"}
     assert all(n >= 3 for n in per_type.values()), per_type
 
 

@@ -1,0 +1,161 @@
+"""Index speed: hybrid + ACL-filtered query latency at 10k and 100k chunks, and ingest rate.
+
+    .venv/bin/python benchmarks/index_bench.py [--sizes 10000 100000] [--queries 200]
+        [--backends edge qdrant] [--ingest]
+
+Latency: synthetic chunks (384-d unit vectors like MiniLM's, BM25 sparse vectors over a
+Zipf-distributed vocabulary, 1-3 ACL groups out of 20) are written through `DocStore`, then
+`DocStore.search` runs hybrid queries as a user of 3 groups, with the live-version check,
+exactly as the agent does. qdrant-client local mode is measured at the smallest size only
+(it scans in Python and takes seconds at 100k). Medians and p95 of per-query wall time.
+
+`--ingest`: the real pipeline's throughput on this machine: PDF pages/s (a generated
+40-page PDF, partition + chunk + embed) and markdown files/s (the sample handbook's .md
+files), embedding included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from agent.settings import IngestSettings, Settings, StoreSettings  # noqa: E402
+from ingest.sparse import SparseVector  # noqa: E402
+from ingest.store import ChunkRecord, DocStore, FileRecord  # noqa: E402
+
+DIM = 384
+VOCAB = 30_000
+GROUPS = [f"team-{i}" for i in range(20)]
+CHUNKS_PER_FILE = 20
+
+
+def sparse(rng: np.random.Generator, n: int) -> SparseVector:
+    terms = np.unique(rng.zipf(1.3, size=n) % VOCAB)
+    return SparseVector(terms.tolist(), np.ones(len(terms)).tolist())
+
+
+def fill(store: DocStore, size: int, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    pick = random.Random(seed)
+    store.ensure_collection(DIM)
+    started = time.perf_counter()
+    for f in range(size // CHUNKS_PER_FILE):
+        vecs = rng.normal(size=(CHUNKS_PER_FILE, DIM)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        acl = tuple(sorted(pick.sample(GROUPS, pick.randint(1, 3))))
+        source = f"/bench/doc{f}.md"
+        records = [
+            ChunkRecord(i, f"chunk {i} of doc {f}", vecs[i].tolist(), sparse(rng, 60), {})
+            for i in range(CHUNKS_PER_FILE)
+        ]
+        store.replace_file(
+            FileRecord(source, "v1", "h", acl, f"doc{f}", "", CHUNKS_PER_FILE), records
+        )
+    store.finish_batch()
+    return time.perf_counter() - started
+
+
+def measure(store: DocStore, queries: int, seed: int = 1) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    pick = random.Random(seed)
+    times = []
+    for i in range(queries + 10):
+        q = rng.normal(size=DIM)
+        q /= np.linalg.norm(q)
+        groups = [*pick.sample(GROUPS, 3), "public"]
+        started = time.perf_counter()
+        store.search(q.tolist(), sparse(rng, 6), groups, 5, 30)
+        if i >= 10:  # warm-up excluded
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(times[len(times) // 2], 2),
+        "p95_ms": round(times[int(len(times) * 0.95)], 2),
+    }
+
+
+def latency(sizes: list[int], backends: list[str], queries: int) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for backend in backends:
+        for size in sizes:
+            if backend == "qdrant" and size > min(sizes):
+                continue  # local mode: seconds per query at 100k (see module docstring)
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
+            try:
+                with DocStore(StoreSettings(backend=backend), tmp) as store:  # type: ignore[arg-type]
+                    fill_s = fill(store, size)
+                    stats = measure(store, queries if backend == "edge" else min(queries, 30))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            key = f"{backend}@{size}"
+            out[key] = {**stats, "fill_s": round(fill_s, 1), "chunks": size}
+            print(f"{key:14} p50 {stats['p50_ms']:7.2f} ms  p95 {stats['p95_ms']:7.2f} ms  "
+                  f"(write {size} chunks: {fill_s:.1f} s)")  # fmt: skip
+    return out
+
+
+def ingest_rate() -> dict[str, float]:
+    from fpdf import FPDF
+
+    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.pipeline import ingest_paths
+
+    embedder = SentenceTransformerEmbedder(Settings().embedding)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        pdf = FPDF()
+        pdf.set_font("Helvetica", size=11)
+        text = "The payments service retries failed captures three times with backoff. " * 8
+        for page in range(40):
+            pdf.add_page()
+            pdf.multi_cell(0, 6, f"Section {page + 1}\n\n" + text * 4)
+        (tmp / "pdf").mkdir()
+        pdf.output(str(tmp / "pdf" / "manual.pdf"))
+        md_dir = tmp / "md"
+        md_dir.mkdir()
+        for md in sorted((REPO / "examples" / "handbook").rglob("*.md")):
+            shutil.copy(md, md_dir / f"{md.parent.name}-{md.name}")
+        rates: dict[str, float] = {}
+        for label, folder, unit in (("pdf", tmp / "pdf", 40), ("md", md_dir, None)):
+            with DocStore(StoreSettings(), tmp / f"data-{label}") as store:
+                started = time.perf_counter()
+                report = ingest_paths([folder], store, embedder, IngestSettings())
+                seconds = time.perf_counter() - started
+            count = unit or len(report.added)
+            rates[f"{label}_per_s"] = round(count / seconds, 1)
+            print(f"ingest {label}: {count} {'pages' if unit else 'files'} in {seconds:.1f} s "
+                  f"= {count / seconds:.1f}/s (partition + chunk + embed + index)")  # fmt: skip
+        return rates
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--backends", nargs="+", default=["edge", "qdrant"])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--ingest", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, object] = {"latency": latency(args.sizes, args.backends, args.queries)}
+    if args.ingest:
+        out["ingest"] = ingest_rate()
+    target = REPO / "benchmarks" / "results" / "index.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=2))
+    print(f"written {target.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
