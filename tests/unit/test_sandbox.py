@@ -1,0 +1,201 @@
+"""run_python's pure parts: output collection and trimming, the sandbox command line,
+isolation detection, and the tool's wiring into the DEEP loop (with a fake executor)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+
+from agent.errors import ConfigError, OncallError
+from agent.memory import open_checkpointer
+from agent.service import Agent
+from agent.settings import SandboxSettings
+from agent.tooling import execute_tool_call, tools_for
+from tests.fakes import ScriptedChatModel
+from tests.unit.test_agent_loop import deps_for
+from tools.sandbox import isolation
+from tools.sandbox.isolation import Isolation, Limits, bwrap_argv, kernel_env
+from tools.sandbox.result import ExecutionResult, OutputCollector, head_tail, trim_traceback
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+ISO = Isolation(
+    "bwrap",
+    Path("/opt/venv/bin/python"),
+    (Path("/opt/venv"), Path("/root/.pyenv/versions/3.11.7")),
+    bwrap="/usr/bin/bwrap",
+    setpriv="/usr/bin/setpriv",
+    prlimit="/usr/bin/prlimit",
+)
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+def test_traceback_loses_colour_and_ipython_frames_and_keeps_its_end() -> None:
+    lines = [
+        "\x1b[31m---------------------------------------------------------\x1b[39m",
+        "\x1b[31mZeroDivisionError\x1b[39m    Traceback (most recent call last)",
+        "File /venv/lib/python3.11/site-packages/IPython/core/interactiveshell.py:3577",
+        *[f"frame {i}" for i in range(30)],
+        "\x1b[31mZeroDivisionError\x1b[39m: division by zero",
+    ]
+    text = trim_traceback(lines, keep=5)
+    assert "\x1b" not in text and "IPython" not in text and "-----" not in text
+    assert text.splitlines()[0] == "..." and len(text.splitlines()) == 6
+    assert text.endswith("ZeroDivisionError: division by zero")
+
+
+def test_head_tail_keeps_both_ends_and_says_how_much_was_cut() -> None:
+    assert head_tail("short", 100) == "short"
+    cut = head_tail("a" * 500 + "b" * 500, 200)
+    assert cut.startswith("a") and cut.endswith("b") and "characters cut" in cut
+    assert len(cut) < 260
+
+
+def test_collector_caps_output_and_flags_the_overflow(tmp_path: Path) -> None:
+    out = OutputCollector(max_bytes=100, max_images=1, image_dir=tmp_path)
+    out.add("stream", {"name": "stdout", "text": "x" * 80})
+    assert not out.overflowed
+    out.add("stream", {"name": "stderr", "text": "y" * 80})
+    assert out.overflowed
+    result = out.finish("ok")
+    assert len(result.stdout) + len(result.stderr) == 100 and result.truncated
+    assert "interrupted" in result.for_model()
+
+
+def test_collector_saves_pngs_within_the_limit_and_returns_values(tmp_path: Path) -> None:
+    out = OutputCollector(max_bytes=10_000, max_images=1, image_dir=tmp_path / "conv")
+    png = base64.b64encode(PNG).decode()
+    out.add("display_data", {"data": {"image/png": png, "text/plain": "<Figure>"}})
+    out.add("display_data", {"data": {"image/png": png}})  # over max_images
+    out.add("display_data", {"data": {"image/png": base64.b64encode(b"GIF89a").decode()}})
+    out.add("execute_result", {"data": {"text/plain": "42"}})
+    result = out.finish("ok")
+    assert len(result.files) == 1 and result.files[0].read_bytes() == PNG
+    assert result.result == "42" and result.status == "ok"
+    assert "1 more figure(s) dropped" in (result.error or "")
+    assert result.files[0].name in result.for_model()
+
+
+def test_an_error_message_makes_the_status_error(tmp_path: Path) -> None:
+    out = OutputCollector(1000, 0, tmp_path)
+    out.add("error", {"ename": "NameError", "evalue": "x", "traceback": ["NameError: x"]})
+    result = out.finish("ok")
+    assert result.status == "error" and result.error == "NameError: x"
+
+
+def test_for_model_is_bounded_and_never_empty() -> None:
+    assert "no output" in ExecutionResult("ok").for_model()
+    assert len(ExecutionResult("ok", stdout="z" * 50_000).for_model(limit=1000)) < 1100
+
+
+# --- the sandbox command line ----------------------------------------------------------
+
+
+def test_bwrap_argv_isolates_and_drops_privileges(tmp_path: Path) -> None:
+    conn = tmp_path / "connection.json"
+    argv = bwrap_argv(ISO, Limits(512, 60, 32, 16), uid=200_007, connection_file=conn, info_fd=9)
+    joined = " ".join(argv)
+    for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"):
+        assert flag in argv
+    assert "--clearenv" in argv and "--share-net" not in argv
+    assert f"--ro-bind {conn} /run/kernel/connection.json" in joined
+    assert "--ro-bind /opt/venv /opt/venv" in joined
+    assert "--bind " not in joined, "nothing from the host is writable"
+    # Ancestors of the bound interpreter are created traversable before the bind.
+    assert joined.index("--dir /root/.pyenv ") < joined.index("--ro-bind /root/.pyenv/versions")
+    assert f"--size {16 * 1024 * 1024} --tmpfs /scratch" in joined
+    assert "--reuid=200007" in argv and "--no-new-privs" in argv
+    assert f"--as={512 * 1024 * 1024}" in argv and "--nproc=32" in argv and "--cpu=60" in argv
+    assert argv.index("/usr/bin/prlimit") < argv.index("/usr/bin/setpriv") < argv.index("-m")
+
+
+def test_kernel_env_inherits_nothing_from_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONCALL_LLM__API_KEY", "sk-secret")
+    env = kernel_env(Path("/opt/venv/bin/python"), "/scratch")
+    assert "sk-secret" not in str(env) and env["HOME"] == "/scratch"
+    assert env["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_missing_bubblewrap_is_refused_unless_unsafe_is_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(isolation.shutil, "which", lambda n: None if n == "bwrap" else f"/x/{n}")
+    monkeypatch.setattr(isolation, "_python_roots", lambda python: (Path("/opt/venv"),))
+    isolation._detect.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as err:
+            isolation.detect_isolation(SandboxSettings(python=Path("/opt/venv/bin/python")))
+        assert err.value.setting == "sandbox.allow_unsafe_local"
+        assert "bubblewrap" in err.value.detail and "ENABLED=false" in err.value.detail
+        unsafe = SandboxSettings(python=Path("/opt/venv/bin/python"), allow_unsafe_local=True)
+        assert isolation.detect_isolation(unsafe).kind == "unsafe-local"
+    finally:
+        isolation._detect.cache_clear()
+
+
+# --- the tool ---------------------------------------------------------------------------
+
+
+class FakeExecutor:
+    def __init__(self, fail: bool = False):
+        self.runs: list[tuple[str, str]] = []
+        self.resets: list[str] = []
+        self.fail = fail
+
+    def run(self, conversation: str, code: str) -> ExecutionResult:
+        if self.fail:
+            raise OncallError("sandbox_busy", "all kernels are busy")
+        self.runs.append((conversation, code))
+        return ExecutionResult("ok", stdout="2\n", files=[Path("/data/fig.png")])
+
+    def reset(self, conversation: str) -> None:
+        self.resets.append(conversation)
+
+    def close(self) -> None:
+        pass
+
+
+def _python_call(code: str, **extra: Any) -> AIMessage:
+    call = {"name": "run_python", "args": {"code": code, **extra}, "id": "p1"}
+    return AIMessage("", tool_calls=[call])
+
+
+def test_run_python_is_offered_only_with_a_sandbox() -> None:
+    deps = deps_for(ScriptedChatModel())
+    assert "run_python" not in {t.name for t in tools_for(deps)}
+    deps.sandbox = FakeExecutor()
+    assert "run_python" in {t.name for t in tools_for(deps)}
+    schema = next(t for t in tools_for(deps) if t.name == "run_python").schema
+    assert "pandas" in schema["function"]["description"]
+
+
+def test_run_python_resets_and_reports_files_and_busy_sandboxes() -> None:
+    deps = deps_for(ScriptedChatModel())
+    deps.sandbox = FakeExecutor()
+    deps.thread_id = "t-42"
+    out = execute_tool_call(deps, "run_python", {"code": "print(1+1)", "reset": True})
+    assert deps.sandbox.resets == ["t-42"] and deps.sandbox.runs == [("t-42", "print(1+1)")]
+    assert "stdout:\n2" in out.text and out.files == (Path("/data/fig.png"),)
+    deps.sandbox = FakeExecutor(fail=True)
+    with pytest.raises(Exception, match="sandbox is unavailable: all kernels are busy"):
+        execute_tool_call(deps, "run_python", {"code": "1"})
+
+
+def test_the_thread_id_selects_the_kernel_and_figures_reach_the_answer(tmp_path: Path) -> None:
+    model = ScriptedChatModel(
+        replies=[_python_call("x = 1"), "x is set.", _python_call("x + 1"), "It is 2."]
+    )
+    deps = deps_for(model)
+    deps.sandbox = executor = FakeExecutor()
+    with open_checkpointer(tmp_path) as saver:
+        agent = Agent(deps, checkpointer=saver)
+        first = agent.ask("set x in python", thread_id="thread-a", route="deep")
+        agent.ask("now add one in python", thread_id="thread-a", route="deep")
+    assert [conv for conv, _ in executor.runs] == ["thread-a", "thread-a"]
+    python_calls = [c for c in first.tool_calls if c.name == "run_python"]
+    assert python_calls and python_calls[0].files == ["/data/fig.png"]
