@@ -1,0 +1,106 @@
+"""Audit log of internal-tool calls: one JSON line per call or decision.
+
+Every call the agent makes on behalf of someone (and every write that was rejected, timed
+out or was refused) is appended with who asked, which tool, the arguments with secrets
+redacted, the outcome and the latency. JSONL because it is append-only, greppable and ships
+to any log pipeline as is; writes are serialised by a lock and flushed per line, so a crash
+loses at most the line being written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal[
+    "ok",
+    "error",
+    "approved",
+    "rejected",
+    "timeout",
+    "superseded",
+    "denied",
+    "rate_limited",
+    "invalid",
+]
+REDACTED = "[redacted]"
+# Argument names whose values are never written down, whatever they contain.
+SENSITIVE_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|auth|credential|cookie|session|private",
+    re.IGNORECASE,
+)
+_MIN_SECRET_LEN = 4  # shorter "secrets" would redact ordinary words
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    user_id: str
+    tool: str
+    source: str
+    access: str  # "read" or "write"
+    args: dict[str, Any]
+    status: Status
+    latency_ms: float
+    approver: str | None = None
+    detail: str = ""
+    ts: float = field(default_factory=time.time)
+
+
+def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of `value` with sensitive keys blanked and known secret strings (tokens,
+    API keys from the environment) cut out of every string, at any depth."""
+    known = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+    return _redact(value, known)
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if SENSITIVE_KEY.search(str(k)) else _redact(v, secrets)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    return value
+
+
+class AuditLog:
+    """Appends `AuditEntry` lines to a JSONL file (created with its folder on first use)."""
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()):
+        self.path = path
+        self._secrets = list(secrets)
+        self._lock = threading.Lock()
+
+    def add_secret(self, secret: str | None) -> None:
+        """Another value to scrub from every later entry (e.g. a resolved API key)."""
+        if secret:
+            self._secrets.append(secret)
+
+    def record(self, entry: AuditEntry, extra_secrets: Iterable[str] = ()) -> None:
+        row = asdict(entry)
+        secrets = [*self._secrets, *extra_secrets]
+        row["args"] = redact(row["args"], secrets)
+        row["detail"] = redact(row["detail"], secrets)
+        line = json.dumps(row, ensure_ascii=False, default=str)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+    def entries(self) -> list[dict[str, Any]]:
+        """All entries, oldest first (tests, `oncall` inspection)."""
+        if not self.path.exists():
+            return []
+        with self.path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
