@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
+from agent.context_budget import fit_agent_settings
 from agent.llm import build_chat_model
 from agent.local_llm import embedded_server, read_running_server
 from agent.memory import open_checkpointer
@@ -36,8 +39,11 @@ def llm_endpoint(
 
 def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = None) -> Deps:
     """Real components: embedded or remote Qdrant, sentence-transformers, ChatOpenAI (one
-    with thinking off for DIRECT, one with thinking on for DEEP), the trained router."""
+    with thinking off for DIRECT, one with thinking on for DEEP), the trained router. The
+    DEEP context budget is sized to the server's context length (agent/context_budget.py)."""
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
+    sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
+    catalogue = load_internal_tools(settings)  # first: it may fail on a config error
     return Deps(
         store=DocStore(settings.store, settings.data_dir),
         embedder=embedder,
@@ -45,8 +51,31 @@ def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = No
         deep_model=build_chat_model(settings.llm, base_url, thinking=True),
         router=Router(embedder, load_router_artefact()),
         retrieval=settings.retrieval,
-        agent=settings.agent,
+        agent=fit_agent_settings(settings, base_url),
+        catalogue=catalogue,
+        sandbox=sandbox,
     )
+
+
+def build_sandbox(settings: Settings) -> Any:
+    """The run_python executor (tools.sandbox), or None when `sandbox.enabled` is off.
+    Checks the isolation now (about 0.1 s) but starts kernels only when first used."""
+    if not settings.sandbox.enabled:
+        return None
+    from tools.sandbox import build_executor
+
+    return build_executor(settings.sandbox, settings.data_dir)
+
+
+def load_internal_tools(settings: Settings) -> Any:
+    """The internal-tool catalogue (tools.internal) if `tools.catalogue_path` is set. It
+    reads the secrets its sources name (`auth.secret_env`) from the environment here, at
+    the entry point, and starts the MCP servers it lists."""
+    if settings.tools.catalogue_path is None:
+        return None
+    from tools.internal import load_catalogue
+
+    return load_catalogue(settings.tools.catalogue_path, os.environ, settings.data_dir)
 
 
 @contextlib.contextmanager
@@ -56,7 +85,16 @@ def running_agent(settings: Settings, base_url: str) -> Iterator[Agent]:
     recorder = TurnRecorder(settings.data_dir / "turns.sqlite")
     try:
         with open_checkpointer(settings.data_dir, settings.agent.checkpoint_url) as saver:
-            yield Agent(deps, checkpointer=saver, recorder=recorder)
+            yield Agent(
+                deps,
+                checkpointer=saver,
+                recorder=recorder,
+                approval_timeout_s=settings.tools.approval_timeout_s,
+            )
     finally:
         recorder.close()
         deps.store.close()
+        if deps.catalogue is not None:
+            deps.catalogue.close()
+        if deps.sandbox is not None:
+            deps.sandbox.close()

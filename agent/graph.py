@@ -17,12 +17,14 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from agent.approvals import rejection_message, request_approvals
 from agent.citations import attribute
 from agent.errors import ToolError
 from agent.escalation import build_handover, wants_human
@@ -30,8 +32,8 @@ from agent.llm import invoke_chat
 from agent.prompts import ANSWER_NOW, DEEP_SYSTEM, DIRECT_SYSTEM, NOT_IN_DOCS, direct_user_message
 from agent.state import AgentState, Deps, ToolCallRecord
 from agent.toolcalls import with_fallback_tool_calls
-from agent.tooling import TOOLS, TOOLS_BY_NAME, ToolOutput, execute_tool_call
-from tools.search_docs import DocHit, search_docs
+from agent.tooling import Tool, ToolOutput, execute_tool_call, tools_for
+from tools.search_docs import DocHit
 
 FOLLOW_UP_WORDS = 8  # a question this short after earlier turns is read with the last one
 
@@ -75,13 +77,7 @@ def answer_direct(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     question = state["question"]
     history = conversation_history(state["messages"], deps.agent_settings.history_turns)
     started = time.perf_counter()
-    hits = search_docs(
-        retrieval_query(question, history),
-        deps.store,
-        deps.embedder,
-        k=deps.retrieval.top_k,
-        prefetch_k=deps.retrieval.prefetch_k,
-    )
+    hits = deps.search(retrieval_query(question, history))
     timings = {**state["timings_ms"], "retrieval": _ms_since(started)}
     if not covers_question(hits, deps.retrieval.min_similarity):
         return {"hits": hits, "answer": NOT_IN_DOCS, "timings_ms": timings}
@@ -123,13 +119,14 @@ def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     may_call_tools = steps < settings.max_steps and budget_left > 0
     model = deps.deep_model or deps.chat_model
     messages: list[AnyMessage] = [SystemMessage(DEEP_SYSTEM), *history, *turn]
+    offered = tools_for(deps)  # only what this asker may use
     if may_call_tools:
-        model = model.bind_tools([t.schema for t in TOOLS])
+        model = model.bind_tools([t.schema for t in offered])
     else:
         messages.append(HumanMessage(ANSWER_NOW))
     reply, llm_ms = _timed_chat(model, messages)
     if may_call_tools:
-        reply = with_fallback_tool_calls(reply, TOOLS_BY_NAME)
+        reply = with_fallback_tool_calls(reply, {t.name for t in offered})
     else:
         reply = AIMessage(str(reply.content), usage_metadata=reply.usage_metadata)
     timings = dict(state["timings_ms"])
@@ -152,8 +149,12 @@ def after_plan(state: AgentState) -> Literal["act", "finalize"]:
 
 def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Run the last message's tool calls in parallel; errors go back to the model."""
-    deps = runtime.context
+    deps = replace(runtime.context, thread_id=_thread_id(runtime))
     calls = state["messages"][-1].tool_calls  # type: ignore[union-attr]
+    # Writes wait for a human before anything runs (the node re-runs on resume).
+    writes = _writes_to_approve(calls, {t.name: t for t in tools_for(deps)})
+    decisions = request_approvals(writes, deps, state["question"])
+    _audit_decisions(deps, writes, decisions)
     started = time.perf_counter()
 
     done = {(c.name, json.dumps(c.args, sort_keys=True)) for c in state["tool_calls"]}
@@ -163,11 +164,15 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         try:
             if (call["name"], json.dumps(call["args"], sort_keys=True)) in done:
                 raise ToolError("this exact call was already made; use its result above")
-            out = execute_tool_call(deps, call["name"], call["args"])
+            decision = decisions.get(call["id"])
+            if decision is not None and decision["status"] != "approved":
+                raise ToolError(rejection_message(call["name"], decision))
+            out = execute_tool_call(deps, call["name"], call["args"], approved=decision is not None)
         except ToolError as exc:
             return ToolCallRecord(call["name"], call["args"], False, _ms_since(t0), []), str(exc)
         ids = [h.chunk_id for h in out.hits]
-        return ToolCallRecord(call["name"], call["args"], True, _ms_since(t0), ids), out
+        files = [str(f) for f in out.files]
+        return ToolCallRecord(call["name"], call["args"], True, _ms_since(t0), ids, files), out
 
     with ThreadPoolExecutor(max_workers=deps.agent_settings.max_parallel_tools) as pool:
         results = list(pool.map(run_one, calls))
@@ -202,6 +207,40 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     }
 
 
+def _thread_id(runtime: Runtime[Deps]) -> str:
+    """The LangGraph thread id; a graph run without one gets a kernel for this step only."""
+    info = runtime.execution_info
+    return (info.thread_id if info else None) or f"run-{uuid.uuid4().hex}"
+
+
+def _writes_to_approve(calls: list[Any], tools: dict[str, Tool]) -> list[tuple[Any, str]]:
+    """(call, description) for each write call with valid arguments: invalid ones go back
+    to the model as errors without bothering a human."""
+    writes = []
+    for call in calls:
+        tool = tools.get(call["name"])
+        if tool is None or not tool.write:
+            continue
+        try:
+            tool.args_model.model_validate(call["args"])
+        except ValueError:
+            continue
+        writes.append((call, tool.args_model.__doc__ or ""))
+    return writes
+
+
+def _audit_decisions(
+    deps: Deps, writes: list[tuple[Any, str]], decisions: dict[str, dict[str, Any]]
+) -> None:
+    if deps.catalogue is None:
+        return
+    for call, _ in writes:
+        decision = decisions[call["id"]]
+        deps.catalogue.record_decision(
+            call["name"], call["args"], deps.principal, decision["status"], decision["approver"]
+        )
+
+
 def finalize(state: AgentState) -> dict[str, Any]:
     """Citations for the answer, or an abstention; both decide whether to escalate."""
     text = state.get("answer", "").strip()
@@ -213,11 +252,18 @@ def finalize(state: AgentState) -> dict[str, Any]:
 
 
 def needs_escalation(state: AgentState) -> Literal["escalate", "__end__"]:
-    """Hand over when the docs did not answer, no source supports the answer, or the user
-    asked for a human."""
-    if state["abstained"] or not state["citations"] or state["escalate_requested"]:
+    """Hand over when the docs did not answer, no source supports the answer (a cited
+    chunk, or a successful internal-tool result), or the user asked for a human."""
+    supported = bool(state["citations"]) or bool(tool_evidence(state["tool_calls"]))
+    if state["abstained"] or not supported or state["escalate_requested"]:
         return "escalate"
     return "__end__"
+
+
+def tool_evidence(calls: list[ToolCallRecord]) -> list[str]:
+    """Names of the non-search tools that answered (internal tools, computations): their
+    results are evidence even though they have no chunk to cite."""
+    return list(dict.fromkeys(c.name for c in calls if c.ok and c.name != "search_docs"))
 
 
 def escalate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:

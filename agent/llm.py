@@ -32,6 +32,9 @@ def build_chat_model(settings: LLMSettings, base_url: str, thinking: bool = Fals
         timeout=settings.timeout_s,
         max_retries=settings.max_retries,
         extra_body=extra_body,
+        # Token usage in streamed replies too (`stream_options.include_usage`): langchain
+        # only turns it on by itself for api.openai.com; vLLM and llama-server support it.
+        stream_usage=True,
     )
 
 

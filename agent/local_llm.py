@@ -13,17 +13,14 @@ import hashlib
 import importlib
 import json
 import os
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from agent.errors import OncallError
+from agent.server_process import server_is_healthy, stop_process_group, wait_until_healthy
 from agent.settings import EmbeddedLLMSettings, EmbeddedModelName
 
 
@@ -170,16 +167,6 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def server_is_healthy(base_url: str, timeout: float = 2.0) -> bool:
-    """True when a llama-server at `base_url` (…/v1) answers /health with status ok."""
-    root = base_url.removesuffix("/").removesuffix("/v1")
-    try:
-        response = httpx.get(f"{root}/health", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
-
-
 class LlamaServer:
     """One `llama-server` child process bound to loopback."""
 
@@ -222,37 +209,13 @@ class LlamaServer:
             self.command(binary), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
-        deadline = time.monotonic() + c.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise OncallError(
-                    "llama_server_failed",
-                    f"llama-server exited with code {self.process.returncode} during start-up; "
-                    f"see {self.log_path}",
-                )
-            if server_is_healthy(self.base_url, timeout=1.0):
-                return
-            time.sleep(0.25)
-        self.stop()
-        raise OncallError(
-            "llama_server_timeout",
-            f"llama-server did not become healthy within {c.startup_timeout_s:.0f}s; "
-            f"see {self.log_path}",
+        wait_until_healthy(
+            self.process, self.base_url, c.startup_timeout_s, 0.25, "llama_server", self.log_path
         )
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL: never leave a model server behind."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_process_group(self.process, grace_s)
 
     def wait(self) -> int:
         assert self.process is not None

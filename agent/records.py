@@ -81,5 +81,16 @@ class TurnRecorder:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
+    def set_feedback(self, turn_id: str, feedback: dict[str, Any]) -> None:
+        """Attach the user's feedback to a turn (the flywheel export reads it), e.g.
+        `{"helpful": false, "edited_answer": "...", "escalated": true, "comment": "..."}`.
+        Later feedback replaces earlier; an unknown turn id raises `KeyError`."""
+        with self._conn:
+            cursor = self._conn.execute(
+                "UPDATE turns SET feedback = ? WHERE id = ?", (json.dumps(feedback), turn_id)
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(f"no recorded turn with id {turn_id!r}")
+
     def close(self) -> None:
         self._conn.close()

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:
     """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
+    from agent.graph import tool_evidence
+
     console.print(Markdown(answer.text))
+    used_tools = tool_evidence(answer.tool_calls)
+    if used_tools and not answer.abstained:
+        console.print(f"\n[bold]From internal tools[/]: {', '.join(used_tools)}")
     if answer.abstained:
         leads = answer.hits[:MAX_LEADS]
         if leads:
@@ -33,7 +38,7 @@ def render_answer(console: Console, answer: Answer, explain: bool = False) -> No
         console.print("\n[bold]Sources[/]")
         for c in answer.citations:
             console.print(f"  [{c.number}] {c.hit.location}  [dim]{c.hit.source}[/]")
-    else:
+    elif not used_tools:
         console.print(
             "\n[yellow]No retrieved document supports this answer[/]: verify it, or ask the "
             "on-call human. Retrieved for this question:"

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from agent.approvals import PendingAction, pending_actions
 from agent.citations import Citation
 from agent.graph import build_graph
+from agent.identity import Principal
+from agent.memory import serializer
 from agent.records import TurnRecorder
 from agent.state import Deps, Handover, Route, ToolCallRecord
 from tools.search_docs import DocHit
@@ -32,33 +38,98 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     turn_id: str | None = None
+    # A write action waiting for a human (agent/approvals.py): show it with Approve /
+    # Reject and answer with `Agent.resume`; `text` is empty until the turn completes.
+    pending: PendingAction | None = None
 
 
 class Agent:
     """A compiled graph bound to its dependencies, memory and turn recorder."""
 
-    def __init__(self, deps: Deps, checkpointer: Any = None, recorder: TurnRecorder | None = None):
+    def __init__(
+        self,
+        deps: Deps,
+        checkpointer: Any = None,
+        recorder: TurnRecorder | None = None,
+        approval_timeout_s: float = 900.0,
+    ):
         self.deps = deps
         self.recorder = recorder
-        self._graph = build_graph(checkpointer)
+        self.approval_timeout_s = approval_timeout_s
+        # Approvals pause the graph, which needs a checkpointer: in-process memory if the
+        # caller gave none (tests, one-off scripts).
+        self._graph = build_graph(checkpointer or InMemorySaver(serde=serializer()))
 
     def ask(
-        self, question: str, thread_id: str | None = None, route: Route | None = None
+        self,
+        question: str,
+        thread_id: str | None = None,
+        route: Route | None = None,
+        user: Principal | None = None,
     ) -> Answer:
-        """Answer one question in a thread (new thread if none); `route` forces DIRECT/DEEP."""
+        """Answer one question in a thread (new thread if none) for `user` (default: the
+        local operator, public docs only); `route` forces DIRECT/DEEP."""
         question = validate_question(question)
         thread_id = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
+        deps = self.deps if user is None else replace(self.deps, principal=user)
+        for action in self.pending(thread_id):  # a new question instead of an answer
+            self._drop(action, deps)
         state = self._graph.invoke(
             {"question": question, "route_override": route},
             config={"configurable": {"thread_id": thread_id}},
-            context=self.deps,
+            context=deps,
         )
+        return self._answer(state, thread_id, started)
+
+    def pending(self, thread_id: str | None) -> list[PendingAction]:
+        """Write actions in this thread waiting for a human (normally zero or one)."""
+        if not thread_id:
+            return []
+        snapshot = self._graph.get_state({"configurable": {"thread_id": thread_id}})
+        return pending_actions(snapshot, thread_id)
+
+    def resume(
+        self, thread_id: str, approved: bool, approver: str, user: Principal | None = None
+    ) -> Answer:
+        """Answer the pending approval of `thread_id` and continue the turn. `approver` is
+        recorded in the audit log; `user` is the original asker (pass the live principal
+        so pass-through tokens work; default: the asker as recorded, without a token).
+        An approval older than `approval_timeout_s` is recorded as a timeout, not run.
+        Works from a fresh process: the pause lives in the checkpointer."""
+        actions = self.pending(thread_id)
+        if not actions:
+            raise ValueError(f"thread {thread_id!r} has no action waiting for approval")
+        action = actions[0]
+        started = time.perf_counter()
+        status = "approved" if approved else "rejected"
+        if action.age_s() > self.approval_timeout_s:
+            status = "timeout"
+        deps = replace(self.deps, principal=user or action.asker())
+        return self._answer(self._decide(action, status, approver, deps), thread_id, started)
+
+    def _drop(self, action: PendingAction, deps: Deps) -> None:
+        """Record an approval never given: the new input starts a fresh turn and LangGraph
+        discards the paused one, so the write never runs."""
+        expired = action.age_s() > self.approval_timeout_s
+        if deps.catalogue is not None and action.tool in deps.catalogue.tools:
+            status = "timeout" if expired else "superseded"
+            deps.catalogue.record_decision(action.tool, action.args, action.asker(), status, "-")
+
+    def _decide(self, action: PendingAction, status: str, approver: str, deps: Deps) -> Any:
+        return self._graph.invoke(
+            Command(resume={"status": status, "approver": approver}),
+            config={"configurable": {"thread_id": action.thread_id}},
+            context=deps,
+        )
+
+    def _answer(self, state: dict[str, Any], thread_id: str, started: float) -> Answer:
+        waiting = pending_actions(_Interrupts(state.get("__interrupt__", ())), thread_id)
         timings = dict(state.get("timings_ms", {}))
         timings["total"] = (time.perf_counter() - started) * 1000
         answer = Answer(
-            question=question,
-            text=state["answer"],
+            question=state["question"],
+            text=state.get("answer", "") if not waiting else "",
             citations=state.get("citations", []),
             hits=state.get("hits", []),
             abstained=state.get("abstained", False),
@@ -70,10 +141,18 @@ class Agent:
             handover=state.get("handover"),
             timings_ms=timings,
             usage=state.get("usage", {}),
+            pending=waiting[0] if waiting else None,
         )
-        if self.recorder is not None:
+        if self.recorder is not None and not waiting:  # recorded once the turn completes
             answer.turn_id = self.recorder.record(thread_id, answer)
         return answer
+
+
+@dataclass(frozen=True)
+class _Interrupts:
+    """Adapts `invoke`'s `__interrupt__` list to the snapshot shape `pending_actions` reads."""
+
+    interrupts: Any
 
 
 def validate_question(question: str) -> str:

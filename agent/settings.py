@@ -31,6 +31,60 @@ class EmbeddedLLMSettings(BaseModel):
     startup_timeout_s: float = Field(120.0, gt=0, description="Wait this long for /health.")
 
 
+VLLMProfile = Literal["default", "long-context", "fp8"]
+
+
+class VLLMSettings(BaseModel):
+    """`oncall llm serve --backend vllm`: how to launch vLLM on a GPU host (agent/vllm_serve.py).
+
+    vLLM pins its own torch and transformers, so it lives in its own environment or
+    container; only the path of its `vllm` executable is configured here.
+    """
+
+    executable: str = Field(
+        "vllm",
+        description="The `vllm` CLI of a separate environment (e.g. /opt/vllm/bin/vllm), or a "
+        "name on PATH. Never install vLLM into the project's venv.",
+    )
+    model: str = Field(
+        "Qwen/Qwen3-8B",
+        description="Hugging Face id or local directory of the weights (hybrid-thinking Qwen3 "
+        "recommended); served under the name `llm.model`.",
+    )
+    profile: VLLMProfile = Field(
+        "default",
+        description="default: native 32k context, bf16. long-context: 128k via YaRN rope "
+        "scaling. fp8: FP8 weights and KV cache (about half the GPU memory).",
+    )
+    max_model_len: int | None = Field(
+        None, ge=1024, description="Context length in tokens; unset: the profile's."
+    )
+    native_context: int = Field(
+        32768,
+        ge=1024,
+        description="The model's pre-training context; a longer max_model_len turns on YaRN "
+        "with factor max_model_len / native_context.",
+    )
+    rope_theta: float = Field(1_000_000.0, gt=0, description="The model's RoPE base (Qwen3: 1e6).")
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 inside a container).")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the vLLM server.")
+    gpu_memory_utilization: float = Field(
+        0.90, gt=0.0, le=1.0, description="Share of GPU memory vLLM may take (weights + KV)."
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one model copy spans.")
+    max_num_seqs: int | None = Field(None, ge=1, description="Concurrent sequences; unset: vLLM's.")
+    tool_call_parser: str = Field("hermes", description="vLLM tool parser (Qwen: hermes).")
+    reasoning_parser: str | None = Field(
+        "qwen3", description="vLLM reasoning parser; unset for models without a thinking mode."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="Appended verbatim to the `vllm serve` command line."
+    )
+    startup_timeout_s: float = Field(
+        1200.0, gt=0, description="Wait this long for /health (weights load, CUDA graphs)."
+    )
+
+
 class LLMSettings(BaseModel):
     """The chat model, always reached through the OpenAI-compatible API."""
 
@@ -57,6 +111,7 @@ class LLMSettings(BaseModel):
         "`chat_template_kwargs.enable_thinking` (Qwen3 on vLLM).",
     )
     embedded: EmbeddedLLMSettings = Field(default_factory=EmbeddedLLMSettings)
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
 
 
 class EmbeddingSettings(BaseModel):
@@ -71,18 +126,43 @@ class EmbeddingSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """Where chunks and vectors live."""
+    """Where chunks and vectors live (see README "Scaling the index")."""
 
+    backend: Literal["edge", "qdrant"] = Field(
+        "edge",
+        description="edge: Qdrant Edge, the in-process engine, under `data_dir`. qdrant: "
+        "qdrant-client against `url` (a server or cluster); without a url, qdrant-client's "
+        "local mode under `data_dir` (small corpora and tests only: it searches in Python).",
+    )
     url: str | None = Field(
-        None, description="Qdrant server URL. Unset: embedded Qdrant under `data_dir`."
+        None, description="Qdrant server URL; setting it selects the qdrant backend."
     )
     api_key: SecretStr | None = Field(None, description="Qdrant server API key.")
     collection: str = Field("docs", description="Collection holding the doc chunks.")
+    on_disk: bool = Field(
+        False, description="Keep dense vectors on disk (mmap) instead of RAM: for big corpora."
+    )
+    quantization: Literal["none", "scalar", "binary"] = Field(
+        "none",
+        description="Dense vector quantization: scalar (int8, 4x less RAM, ~1% recall loss) "
+        "or binary (32x less; for large models only). Originals are kept for rescoring.",
+    )
+    shard_number: int = Field(1, ge=1, description="Server only: shards of a new collection.")
+    replication_factor: int = Field(
+        1, ge=1, description="Server only: copies of each shard in a cluster."
+    )
+
+    @property
+    def effective_backend(self) -> Literal["edge", "qdrant"]:
+        return "qdrant" if self.url else self.backend
 
 
 class RetrievalSettings(BaseModel):
-    """Hybrid search knobs."""
+    """Search knobs."""
 
+    mode: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="hybrid: dense + BM25 fused by RRF; the others for comparison."
+    )
     top_k: int = Field(5, ge=1, le=50, description="Chunks handed to the model.")
     prefetch_k: int = Field(30, ge=1, le=500, description="Candidates per arm before fusion.")
     min_similarity: float = Field(
@@ -91,6 +171,13 @@ class RetrievalSettings(BaseModel):
         le=1.0,
         description="Best chunk's cosine similarity below which the docs are taken not to "
         "cover the question (answer: 'not in the docs', no LLM call).",
+    )
+    neighbours: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Chunks on each side of a hit added to its text (same file version): "
+        "more context per citation when the model's context is long.",
     )
 
 
@@ -101,6 +188,14 @@ class IngestSettings(BaseModel):
     chunk_max_chars: int = Field(1500, ge=200, description="Hard cap on chunk size.")
     chunk_soft_chars: int = Field(1000, ge=100, description="Start a new chunk after this.")
     combine_under_chars: int = Field(200, ge=0, description="Merge sections shorter than this.")
+    max_zip_uncompressed_mb: float = Field(
+        500.0, gt=0, description="A .docx/.pptx whose members unpack to more is skipped."
+    )
+    max_zip_ratio: float = Field(
+        200.0, gt=1, description="Skip a .docx/.pptx with a member compressed more than this."
+    )
+    max_zip_members: int = Field(10_000, ge=1, description="Most entries in a .docx/.pptx.")
+    max_pdf_pages: int = Field(2_000, ge=1, description="PDFs with more pages are skipped.")
 
 
 class AgentSettings(BaseModel):
@@ -115,7 +210,19 @@ class AgentSettings(BaseModel):
         6000,
         ge=200,
         description="DEEP: characters of retrieved text per question (all tool results "
-        "together); fits the embedded 4096-token context. Raise it for long-context servers.",
+        "together); fits the embedded 4096-token context. With `context_from_server` a "
+        "long-context server raises it (agent/context_budget.py).",
+    )
+    context_from_server: bool = Field(
+        True,
+        description="Ask the LLM server for its context length (vLLM max_model_len, "
+        "llama-server n_ctx) at start-up and raise the DEEP budget to fit it.",
+    )
+    max_context_chars: int = Field(
+        100_000,
+        ge=200,
+        description="Upper bound of the server-derived DEEP budget: prefill time and cost grow "
+        "with it even when the context could hold more.",
     )
     history_turns: int = Field(3, ge=0, description="Earlier Q/A pairs given to the model.")
     checkpoint_url: str | None = Field(
@@ -125,6 +232,72 @@ class AgentSettings(BaseModel):
     )
     escalation_contact: str = Field(
         "the on-call engineer", description="Who a hand-over is addressed to."
+    )
+
+
+class SandboxSettings(BaseModel):
+    """`run_python`: a Jupyter kernel per conversation inside bubblewrap (no network, read-only
+    system, private scratch dir, unprivileged uid, rlimits). See README "Sandbox"."""
+
+    enabled: bool = Field(
+        True,
+        description="Offer the run_python tool. Start-up fails (naming this setting) when "
+        "bubblewrap isolation is unavailable; set false to run without the tool.",
+    )
+    allow_unsafe_local: bool = Field(
+        False,
+        description="Without bubblewrap, run kernels as plain local processes with rlimits "
+        "only: NO filesystem or network isolation. Single-user development only.",
+    )
+    python: Path | None = Field(
+        None,
+        description="Interpreter inside the sandbox (needs ipykernel, numpy, pandas, "
+        "matplotlib). Unset: the interpreter running the agent.",
+    )
+    warm_kernels: int = Field(1, ge=0, le=16, description="Idle kernels kept started.")
+    max_kernels: int = Field(
+        24, ge=1, description="Live kernels at most; the least recently used idle one goes."
+    )
+    idle_timeout_s: float = Field(
+        600.0, gt=0, description="A conversation's kernel is stopped after this idle time."
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, description="Wall-clock limit per execution; past it the kernel is killed."
+    )
+    memory_mb: int = Field(1024, ge=256, description="Address-space cap per kernel.")
+    cpu_seconds: int = Field(300, ge=5, description="CPU-time cap over a kernel's lifetime.")
+    max_processes: int = Field(
+        64, ge=16, description="Processes and threads per kernel (its own uid)."
+    )
+    max_output_kb: int = Field(
+        256, ge=1, description="Output kept per execution; past it the run is interrupted."
+    )
+    max_images: int = Field(8, ge=0, description="PNG figures kept per execution.")
+    scratch_mb: int = Field(64, ge=1, description="Size of the private scratch dir (tmpfs).")
+    uid_base: int = Field(
+        200000,
+        ge=1000,
+        description="Kernels run as uid/gid uid_base + slot (no such host user should exist), "
+        "so per-uid process limits apply per kernel.",
+    )
+
+
+class ToolsSettings(BaseModel):
+    """Internal tools (OpenAPI / MCP) from a catalogue file, human approval of writes."""
+
+    catalogue_path: Path | None = Field(
+        None,
+        description="YAML catalogue of internal tools (README 'Internal tools'). Unset: no "
+        "internal tools. `oncall demo` uses examples/internal_platform/catalogue.yaml.",
+    )
+    approval_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="A write waiting longer than this for approval is recorded as timed out "
+        "and not run when someone finally answers.",
+    )
+    demo_port: int = Field(
+        8790, ge=1, le=65535, description="Loopback port of the demo platform (`oncall demo`)."
     )
 
 
@@ -149,6 +322,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
 from agent.citations import Citation
+from agent.identity import Principal
 from agent.router import Route
 from agent.settings import AgentSettings, RetrievalSettings
 from ingest.embed import Embedder
 from ingest.store import DocStore
-from tools.search_docs import DocHit
+from tools.search_docs import DocHit, search_docs
 
 __all__ = ["AgentState", "Deps", "Handover", "Route", "ToolCallRecord"]
 
@@ -37,6 +38,7 @@ class ToolCallRecord:
     ok: bool
     ms: float
     result_ids: list[str]  # chunk ids returned (search tools)
+    files: list[str] = field(default_factory=list)  # files made (run_python figures)
 
 
 class AgentState(TypedDict, total=False):
@@ -75,7 +77,32 @@ class Deps:
     deep_model: Any = None  # thinking on (DEEP); defaults to chat_model
     router: Any = None  # agent.router.Router; None routes every question DIRECT
     agent: AgentSettings | None = None
+    # Who asks this turn: `Agent.ask` passes a copy of Deps with the asker filled in, so
+    # the identity (and any pass-through token) never enters checkpointed state.
+    principal: Principal = field(default_factory=Principal.local)
+    # Internal tools (tools.internal.Catalogue): the model sees the asker's permitted ones.
+    catalogue: Any = None
+    # tools.sandbox.PythonExecutor for run_python; None: the tool is not offered.
+    sandbox: Any = None
+    # The conversation this turn belongs to (set by the `act` node from LangGraph's
+    # execution info): it selects the conversation's sandbox kernel.
+    thread_id: str = ""
 
     @property
     def agent_settings(self) -> AgentSettings:
         return self.agent or AgentSettings()
+
+    def search(self, query: str, k: int | None = None) -> list[DocHit]:
+        """search_docs as the asker (only documents their groups may read); `k` chunks,
+        default `retrieval.top_k`."""
+        r = self.retrieval
+        return search_docs(
+            query,
+            self.store,
+            self.embedder,
+            k or r.top_k,
+            r.prefetch_k,
+            groups=self.principal.read_groups,
+            mode=r.mode,
+            neighbours=r.neighbours,
+        )

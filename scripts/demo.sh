@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: index the sample handbook, start the embedded model,
-# answer a question from it with citations.
+# answer a question from it with citations; then start the demo internal platform (REST
+# service + MCP server) and answer a question that needs its tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,3 +10,6 @@ question=${1:-"When does the current Kestrel PSP client certificate (kestrel-mtl
 echo
 echo "Q: $question"
 .venv/bin/oncall ask "$question"
+echo
+# The agent calls get_oncall and get_service_status on the demo platform (oncall demo).
+.venv/bin/oncall demo "Who is on call for payments and is it healthy?"

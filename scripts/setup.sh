@@ -15,6 +15,18 @@ if [ ! -x .venv/bin/uv ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 fi
 
+# run_python isolates kernels with bubblewrap (Debian package). Installed only where we are
+# root with apt; elsewhere the agent refuses run_python with a message saying what to do.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing bubblewrap (run_python sandbox)"
+        apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null; }
+    else
+        echo "setup: bubblewrap missing: apt-get install bubblewrap as root, or the agent needs ONCALL_SANDBOX__ENABLED=false"
+    fi
+fi
+
 # llama.cpp build: no tests/examples, no curl (nothing is downloaded at run time).
 export LLAMA_CPP_BUILD_JOBS=${LLAMA_CPP_BUILD_JOBS:-2}
 export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF"}

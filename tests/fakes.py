@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -83,14 +84,60 @@ class FakeStore:
         self.chunks = list(chunks)
         self.embedder = embedder
         self.queries: list[list[float]] = []
+        self.groups_seen: list[list[str]] = []
 
-    def hybrid_search(
-        self, dense: list[float], sparse: SparseVector, limit: int, prefetch_limit: int
+    def search(
+        self,
+        dense: list[float],
+        sparse: SparseVector,
+        groups: Sequence[str],
+        limit: int,
+        prefetch_limit: int,
+        mode: str = "hybrid",
     ) -> list[Hit]:
+        """Chunks without an `acl` payload are public; others need a shared group."""
         self.queries.append(dense)
+        self.groups_seen.append(list(groups))
         scored = []
         for i, payload in enumerate(self.chunks):
+            if not set(payload.get("acl", ["public"])) & set(groups):
+                continue
             vec = self.embedder.embed_query(payload["text"])
             sim = sum(a * b for a, b in zip(dense, vec, strict=True))
             scored.append(Hit(f"chunk-{i}", sim, sim, payload))
         return sorted(scored, key=lambda h: -h.score)[:limit]
+
+
+def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]]) -> Any:
+    """An internal-tool catalogue over in-process fakes (no sockets): `get_oncall` (read,
+    everyone), `create_ticket` (write, groups oncall/sre) and `admin_reset` (write, admins).
+    Every executed call is appended to `calls` as (tool, args, user_id)."""
+    from tools.internal.audit import AuditLog
+    from tools.internal.catalogue import Catalogue, InternalTool
+    from tools.internal.policy import RateLimiter
+    from tools.internal.schema import SchemaConverter
+
+    def invoker(name: str) -> Any:
+        def invoke(args: dict[str, Any], principal: Any, timeout_s: float) -> str:
+            calls.append((name, args, principal.user_id))
+            return f'{{"tool": "{name}", "ok": true}}'
+
+        return invoke
+
+    convert = SchemaConverter({}, "fake catalogue")
+    specs = [
+        ("get_oncall", "read", ["public"], {"team": {"type": "string"}}, "Who is on call."),
+        ("create_ticket", "write", ["oncall", "sre"],
+         {"title": {"type": "string", "minLength": 5},
+          "severity": {"type": "string", "enum": ["sev1", "sev2", "sev3"]}},
+         "Open an incident ticket."),
+        ("admin_reset", "write", ["admins"], {"target": {"type": "string"}}, "Reset things."),
+    ]  # fmt: skip
+    tools = []
+    for name, access, groups, props, doc in specs:
+        schema = {"type": "object", "properties": props, "required": list(props)[:1]}
+        model = convert.model(name, schema, doc=doc)
+        limiter = RateLimiter(100)
+        tool = InternalTool(name, "fake", doc, model, access, groups, 5.0, limiter, invoker(name))  # type: ignore[arg-type]
+        tools.append(tool)
+    return Catalogue(tools, AuditLog(audit_path, secrets=["s3cr3t-api-key"]))

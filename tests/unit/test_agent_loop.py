@@ -21,9 +21,9 @@ from tests.unit.test_graph import CHUNKS
 
 
 class SlowStore(FakeStore):
-    def hybrid_search(self, *args: Any, **kwargs: Any) -> Any:
+    def search(self, *args: Any, **kwargs: Any) -> Any:
         time.sleep(0.3)
-        return super().hybrid_search(*args, **kwargs)
+        return super().search(*args, **kwargs)
 
 
 def deps_for(model: ScriptedChatModel, store: Any = None, **agent: Any) -> Deps:
