@@ -101,7 +101,9 @@ def load(path: Path, limit: int | None) -> list[dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=DATA / "corpus")
+    ap.add_argument(
+        "--corpus", type=Path, nargs="+", default=[DATA / "corpus"], help="folder(s) to index"
+    )
     ap.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
     ap.add_argument("--zh", type=Path, help="extra questions in another language")
     ap.add_argument("--limit", type=int)
@@ -110,18 +112,20 @@ def main() -> None:
 
     settings = Settings()
     embedder = SentenceTransformerEmbedder(settings.embedding)
-    name = args.corpus.resolve().parent.name if args.corpus.name == "corpus" else args.corpus.name
+    name = "+".join(
+        p.resolve().parent.name if p.name == "corpus" else p.resolve().name for p in args.corpus
+    )
     data_dir = REPO / "benchmarks" / "results" / f"index-{name}"
     with DocStore(StoreSettings(), data_dir) as store:
         started = time.perf_counter()
-        report = ingest_paths([args.corpus], store, embedder, IngestSettings())
+        report = ingest_paths(args.corpus, store, embedder, IngestSettings())
         ingest_s = time.perf_counter() - started
         print(
             f"index: {len(report.added) + len(report.updated)} files indexed, "
             f"{len(report.unchanged)} unchanged, {len(report.failed)} failed, "
             f"{store.count()} chunks ({ingest_s:.0f} s)"
         )
-        out: dict[str, Any] = {"corpus": str(args.corpus), "chunks": store.count()}
+        out: dict[str, Any] = {"corpus": [str(p) for p in args.corpus], "chunks": store.count()}
         questions = load(args.questions, args.limit)
         prefetch = settings.retrieval.prefetch_k
         out["dev"] = run_questions(questions, store, embedder, prefetch, args.neighbours)
