@@ -1,4 +1,4 @@
-"""`oncall` command line: ingest, sync, search, ask, chat, llm serve."""
+"""`oncall` command line: ingest, sync, search, ask, chat, serve, llm serve."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agent.service import Agent, Answer
     from ingest.backends import SearchMode
     from ingest.sources import SourceSpec, SyncState
+    from tools.papers.model import Paper
 
 app = typer.Typer(help="oncall-agent: cited answers from internal docs.", no_args_is_help=True)
 llm_app = typer.Typer(
@@ -394,6 +395,69 @@ def _split_command(line: str) -> tuple[Route | None, str]:
     return None, line
 
 
+@app.command()
+def paper(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            help="arXiv ids or URLs, PDF URLs, PDF paths, or titles in the papers collection."
+        ),
+    ],
+    question: Annotated[
+        str | None, typer.Option("--question", "-q", help="What you want to know about it.")
+    ] = None,
+    parse_only: Annotated[
+        bool, typer.Option("--parse-only", help="Show the parsed structure; no LLM.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    groups: GroupsOpt = None,
+) -> None:
+    """Reading notes on papers (problem, method, key results, limitations) with section and
+    page cites; with --question, also an answer from the papers."""
+    from tools.papers import build_paper_reader, render_report
+
+    settings = _settings()
+    who = Principal.local(_groups_option(groups))
+    with _friendly_errors():
+        if parse_only:
+            reader = build_paper_reader(settings, None)
+            try:
+                parsed = [reader.load(r, who.read_groups, allow_local=True) for r in refs]
+            finally:
+                reader.close()
+            for p in parsed:
+                console.print(p.model_dump_json(indent=2) if as_json else _paper_outline(p))
+            return
+        from agent.deps import llm_endpoint
+        from agent.llm import build_chat_model
+
+        with (
+            _byte_progress("assembling model") as progress,
+            llm_endpoint(settings, progress) as url,
+        ):
+            reader = build_paper_reader(settings, url)
+            try:
+                model = build_chat_model(settings.llm, url, thinking=False)
+                with console.status("reading (long papers take minutes on a CPU)..."):
+                    report = reader.read(refs, model, question or "", who.read_groups, True)
+            finally:
+                reader.close()
+        if as_json:
+            console.print_json(report.model_dump_json())
+        else:
+            console.print(render_report(report), markup=False, highlight=False)
+            stages = " · ".join(f"{k} {v / 1000:.1f} s" for k, v in report.timings_ms.items())
+            err_console.print(f"[dim]{stages}[/]")
+
+
+def _paper_outline(p: Paper) -> str:
+    lines = [f"{p.title} ({p.label}, {p.pages} pages)", f"authors: {', '.join(p.authors)}"]
+    lines += [f"  {s.label}  p. {s.page}-{s.page_end}  {len(s.text)} chars" for s in p.sections]
+    lines += [f"  {t.caption} (p. {t.page}, {t.section})" for t in p.tables]
+    lines.append(f"  {len(p.references)} references")
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def _agent(settings: Settings) -> Iterator[Agent]:
     from agent.deps import llm_endpoint, running_agent
@@ -404,6 +468,58 @@ def _agent(settings: Settings) -> Iterator[Agent]:
         running_agent(settings, url) as agent,
     ):
         yield agent
+
+
+@app.command()
+def slack(
+    socket_mode: Annotated[
+        bool, typer.Option("--socket", help="Socket Mode (needs an app token, no public URL).")
+    ] = False,
+    http: Annotated[
+        bool, typer.Option("--http", help="HTTP events on --port (needs the signing secret).")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP mode port (default: slack.port, 3000).")
+    ] = None,
+) -> None:
+    """Run the Slack bot (README "Slack bot"). Without --socket/--http: Socket Mode when
+    an app token is set, else HTTP."""
+    import logging
+    import os
+
+    from bots.slack.run import choose_mode, serve, with_env_fallback
+
+    if socket_mode and http:
+        err_console.print("[bold red]error[/]: choose one of --socket and --http")
+        raise typer.Exit(2)
+    settings = _settings()
+    slack_settings = with_env_fallback(settings.slack, os.environ)  # entry point: env ok
+    if port is not None:
+        slack_settings = slack_settings.model_copy(update={"port": port})
+    settings = settings.model_copy(update={"slack": slack_settings})
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with _friendly_errors():
+        mode = choose_mode(settings.slack, "socket" if socket_mode else "http" if http else None)
+        with _agent(settings) as agent:
+            serve(settings, agent, mode)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: web.host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8080).")] = None,
+) -> None:
+    """Web chat, JSON API (/docs) and OpenAI-compatible /v1/chat/completions, with the
+    configured auth (README "Web chat and API")."""
+    from bots.web.server import serve as serve_web
+
+    settings = _settings()
+    with _friendly_errors(), _agent(settings) as agent:
+        serve_web(settings, agent, host or settings.web.host, port or settings.web.port)
 
 
 class ServeBackend(StrEnum):

@@ -1,6 +1,6 @@
 """How much retrieved text a DEEP question may use, from the server's context length.
 
-`agent.context_chars` (6000) fits the embedded llama.cpp model's 4096-token context. A vLLM
+`agent.context_chars` (6000) is the floor (it fits a 4096-token context). A vLLM
 server for Qwen3-8B holds 32k tokens (128k with YaRN), so at start-up the agent asks the
 server what it serves and raises the budget to fit, bounded by `agent.max_context_chars`
 because prefill time grows with every token packed. The budget never drops below the

@@ -12,12 +12,14 @@ from agent.llm import build_chat_model
 from agent.local_llm import embedded_server, read_running_server
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
+from agent.redact import install_log_redaction, secret_values
 from agent.router import Router, load_router_artefact
 from agent.service import Agent
-from agent.settings import Settings
+from agent.settings import AgentSettings, Settings
 from agent.state import Deps
 from ingest.embed import Embedder, SentenceTransformerEmbedder
 from ingest.store import DocStore
+from tools.papers import build_paper_reader
 
 
 @contextlib.contextmanager
@@ -44,6 +46,9 @@ def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = No
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
     sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
     catalogue = load_internal_tools(settings)  # first: it may fail on a config error
+    # Every configured secret is cut from tool output, answers and this process's logs.
+    secrets = (*secret_values(settings), *(catalogue.audit.secrets if catalogue else ()))
+    install_log_redaction(secrets)
     return Deps(
         store=DocStore(settings.store, settings.data_dir),
         embedder=embedder,
@@ -51,10 +56,19 @@ def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = No
         deep_model=build_chat_model(settings.llm, base_url, thinking=True),
         router=Router(embedder, load_router_artefact()),
         retrieval=settings.retrieval,
-        agent=fit_agent_settings(settings, base_url),
+        agent=_resolve_tool_planning(fit_agent_settings(settings, base_url), settings),
         catalogue=catalogue,
         sandbox=sandbox,
+        secrets=tuple(dict.fromkeys(secrets)),
+        papers=build_paper_reader(settings, base_url),
     )
+
+
+def _resolve_tool_planning(agent: AgentSettings, settings: Settings) -> AgentSettings:
+    """Unset `plan_internal_tools` means: plan for the embedded model only."""
+    if agent.plan_internal_tools is not None:
+        return agent
+    return agent.model_copy(update={"plan_internal_tools": settings.llm.base_url is None})
 
 
 def build_sandbox(settings: Settings) -> Any:
@@ -98,3 +112,5 @@ def running_agent(settings: Settings, base_url: str) -> Iterator[Agent]:
             deps.catalogue.close()
         if deps.sandbox is not None:
             deps.sandbox.close()
+        if deps.papers is not None:
+            deps.papers.close()

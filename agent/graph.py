@@ -29,10 +29,20 @@ from agent.citations import attribute
 from agent.errors import ToolError
 from agent.escalation import build_handover, wants_human
 from agent.llm import invoke_chat
-from agent.prompts import ANSWER_NOW, DEEP_SYSTEM, DIRECT_SYSTEM, NOT_IN_DOCS, direct_user_message
+from agent.prompts import (
+    ANSWER_NOW,
+    DEEP_SYSTEM,
+    DIRECT_SYSTEM,
+    NOT_IN_DOCS,
+    direct_user_message,
+    wrap_document,
+    wrap_tool_output,
+)
+from agent.redact import redact_text
 from agent.state import AgentState, Deps, ToolCallRecord
-from agent.toolcalls import with_fallback_tool_calls
-from agent.tooling import Tool, ToolOutput, execute_tool_call, tools_for
+from agent.tool_planning import plan_tool_calls
+from agent.toolcalls import MALFORMED, with_fallback_tool_calls, with_malformed_tool_calls
+from agent.tooling import TOOLS_BY_NAME, Tool, ToolOutput, execute_tool_call, tools_for
 from tools.search_docs import DocHit
 
 FOLLOW_UP_WORDS = 8  # a question this short after earlier turns is read with the last one
@@ -108,11 +118,7 @@ def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     settings = deps.agent_settings
     steps = state["steps"]
     if steps == 0:
-        calls = [
-            {"name": "search_docs", "args": {"query": q}, "id": f"seed_{uuid.uuid4().hex[:8]}"}
-            for q in sub_questions(state["question"])
-        ]
-        return {"messages": [AIMessage("", tool_calls=calls)], "steps": 1}
+        return _seed_step(state, deps)
     history = conversation_history(state["messages"], settings.history_turns)
     turn = _current_turn(state["messages"])
     budget_left = settings.max_deep_tokens - state["usage"]["completion_tokens"]
@@ -127,6 +133,7 @@ def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     reply, llm_ms = _timed_chat(model, messages)
     if may_call_tools:
         reply = with_fallback_tool_calls(reply, {t.name for t in offered})
+        reply = with_malformed_tool_calls(reply)
     else:
         reply = AIMessage(str(reply.content), usage_metadata=reply.usage_metadata)
     timings = dict(state["timings_ms"])
@@ -142,6 +149,30 @@ def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return update
 
 
+def _seed_step(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """The first DEEP step, made without the model deciding: search the docs for the
+    question and each of its parts, plus (when a catalogue offers read-only internal tools)
+    the calls a schema-constrained planning reply picks. All run in parallel in `act`."""
+    calls: list[Any] = [
+        {"name": "search_docs", "args": {"query": q}, "id": f"seed_{uuid.uuid4().hex[:8]}"}
+        for q in sub_questions(state["question"])
+    ]
+    update: dict[str, Any] = {"steps": 1}
+    readable = [t for t in tools_for(deps) if t.name not in TOOLS_BY_NAME and not t.write]
+    if readable and deps.agent_settings.plan_internal_tools:
+        started = time.perf_counter()
+        model = deps.deep_model or deps.chat_model
+        planned, reply = plan_tool_calls(model, state["question"], readable)
+        calls += planned
+        timings = dict(state["timings_ms"])
+        timings["llm"] = timings.get("llm", 0.0) + _ms_since(started)
+        update["timings_ms"] = timings
+        if reply is not None:
+            update["usage"] = _add_usage(state["usage"], reply)
+    update["messages"] = [AIMessage("", tool_calls=calls)]
+    return update
+
+
 def after_plan(state: AgentState) -> Literal["act", "finalize"]:
     last = state["messages"][-1]
     return "act" if isinstance(last, AIMessage) and last.tool_calls else "finalize"
@@ -151,8 +182,9 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Run the last message's tool calls in parallel; errors go back to the model."""
     deps = replace(runtime.context, thread_id=_thread_id(runtime))
     calls = state["messages"][-1].tool_calls  # type: ignore[union-attr]
+    cap = deps.agent_settings.max_tool_calls_per_step
     # Writes wait for a human before anything runs (the node re-runs on resume).
-    writes = _writes_to_approve(calls, {t.name: t for t in tools_for(deps)})
+    writes = _writes_to_approve(calls[:cap], {t.name: t for t in tools_for(deps)})
     decisions = request_approvals(writes, deps, state["question"])
     _audit_decisions(deps, writes, decisions)
     started = time.perf_counter()
@@ -162,6 +194,7 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     def run_one(call: dict[str, Any]) -> tuple[ToolCallRecord, ToolOutput | str]:
         t0 = time.perf_counter()
         try:
+            _check_call(call, calls, cap)
             if (call["name"], json.dumps(call["args"], sort_keys=True)) in done:
                 raise ToolError("this exact call was already made; use its result above")
             decision = decisions.get(call["id"])
@@ -194,9 +227,14 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             seen.update(h.chunk_id for h in shown)
             hits.extend(shown)
             text = format_hits(shown) or "Nothing new: the matching passages are shown above."
-        else:
-            text = out.text
-        messages.append(ToolMessage(text, tool_call_id=call["id"]))
+        elif call["name"] == "search_docs":
+            text = out.text  # "No passages found": our own words
+        else:  # data from elsewhere: bounded, tagged as data
+            text = wrap_tool_output(
+                call["name"], out.text, deps.agent_settings.max_tool_output_chars
+            )
+        content = redact_text(text, deps.known_secrets)
+        messages.append(ToolMessage(content, tool_call_id=call["id"]))
     timings = dict(state["timings_ms"])
     timings["tools"] = timings.get("tools", 0.0) + _ms_since(started)
     return {
@@ -205,6 +243,21 @@ def act(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "hits": hits,
         "timings_ms": timings,
     }
+
+
+def _check_call(call: dict[str, Any], calls: list[Any], cap: int) -> None:
+    """Refuse, as an error for the model, a call past the per-step cap or one whose
+    arguments did not parse."""
+    if MALFORMED in call["args"]:
+        raise ToolError(
+            f"the arguments of this {call['name']} call are not a valid JSON object "
+            f"({call['args'][MALFORMED]}); call it again with a JSON object"
+        )
+    if cap < len(calls) and call in calls[cap:]:
+        raise ToolError(
+            f"not run: {len(calls)} tool calls in one step, at most {cap} run; "
+            "call again only what you still need"
+        )
 
 
 def _thread_id(runtime: Runtime[Deps]) -> str:
@@ -219,7 +272,7 @@ def _writes_to_approve(calls: list[Any], tools: dict[str, Tool]) -> list[tuple[A
     writes = []
     for call in calls:
         tool = tools.get(call["name"])
-        if tool is None or not tool.write:
+        if tool is None or not tool.write or MALFORMED in call["args"]:
             continue
         try:
             tool.args_model.model_validate(call["args"])
@@ -241,9 +294,10 @@ def _audit_decisions(
         )
 
 
-def finalize(state: AgentState) -> dict[str, Any]:
-    """Citations for the answer, or an abstention; both decide whether to escalate."""
-    text = state.get("answer", "").strip()
+def finalize(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Citations for the answer, or an abstention; both decide whether to escalate. Secrets
+    the model repeated (from a document, a tool, or made up) are cut before anyone sees it."""
+    text = redact_text(state.get("answer", "").strip(), runtime.context.known_secrets)
     abstained = not text or NOT_IN_DOCS.lower().rstrip(".") in text.lower()
     if abstained:
         return {"answer": text or NOT_IN_DOCS, "abstained": True, "citations": []}
@@ -325,7 +379,7 @@ def sub_questions(question: str, limit: int = 3) -> list[str]:
 
 
 def format_hits(hits: list[DocHit]) -> str:
-    return "\n\n".join(f"Document ({h.location}):\n{h.text}" for h in hits)
+    return "\n\n".join(wrap_document(h.text, h.location) for h in hits)
 
 
 def _fit_hits(hits: list[DocHit], budget: int) -> tuple[list[DocHit], int]:

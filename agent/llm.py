@@ -50,6 +50,13 @@ def invoke_chat(model: Any, messages: Sequence[BaseMessage]) -> AIMessage:
             "(raise ONCALL_LLM__TIMEOUT_S or check the server)",
         ) from exc
     except openai.APIConnectionError as exc:
+        if _dropped_mid_reply(exc):
+            raise OncallError(
+                "llm_unreachable",
+                f"the LLM server at {base_url} closed the connection in the middle of its reply; "
+                "it may have crashed or restarted: ask again shortly, and check the server's "
+                "logs if it keeps happening",
+            ) from exc
         raise OncallError(
             "llm_unreachable",
             f"cannot reach the LLM server at {base_url}. Start the embedded one with "
@@ -64,3 +71,17 @@ def invoke_chat(model: Any, messages: Sequence[BaseMessage]) -> AIMessage:
     if not isinstance(reply, AIMessage):
         raise OncallError("llm_error", f"unexpected reply type {type(reply).__name__}")
     return reply
+
+
+_DROPPED = {"RemoteProtocolError", "ReadError", "IncompleteRead"}
+
+
+def _dropped_mid_reply(exc: BaseException) -> bool:
+    """The server accepted the request and then went away (not: nobody listening). By
+    class name: the openai client may use its own copy of httpx (`httpx2`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError) or type(seen).__name__ in _DROPPED:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -51,6 +51,11 @@ def open_checkpointer(data_dir: Path, url: str | None = None) -> Iterator[Any]:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(data_dir / "conversations.sqlite", check_same_thread=False)
+    # WAL (SqliteSaver asks for it too) without an fsync per commit: a turn writes ~5
+    # checkpoints, and a sync each dominated a served turn's overhead under load
+    # (benchmarks/web_load.py). A power cut may lose the last writes, not corrupt the file.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     try:
         yield SqliteSaver(conn, serde=serializer())
     finally:

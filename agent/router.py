@@ -48,7 +48,22 @@ class RouteDecision:
     route: Route
     confidence: float  # probability of the chosen route, 0.5-1.0
     reason: str
-    source: Literal["override", "classifier"]
+    source: Literal["override", "classifier", "rule"]
+
+
+# A question naming a paper (arXiv, a PDF link, an arXiv-style id next to "paper") needs the
+# summarize_paper tool, which only DEEP offers; the classifier, trained on doc questions,
+# sends such questions DIRECT (p(deep) 0.03-0.33 on four examples).
+_PAPER_REF = re.compile(r"\barxiv\b|https?://\S+\.pdf\b", re.I)
+_PAPER_ID = re.compile(r"\b\d{4}\.\d{4,5}(?:v\d+)?\b")
+_PAPER_WORD = re.compile(r"\bpapers?\b|论文", re.I)
+
+
+def names_a_paper(question: str) -> bool:
+    """True when the question points at a specific paper (see above)."""
+    if _PAPER_REF.search(question):
+        return True
+    return bool(_PAPER_ID.search(question) and _PAPER_WORD.search(question))
 
 
 # --- explicit overrides typed by the user ------------------------------------------------
@@ -241,6 +256,9 @@ class Router:
         if asked is not None:
             why = "user asked to think harder" if asked == "deep" else "user asked to keep it quick"
             return RouteDecision(asked, 1.0, why, "override")
+        if names_a_paper(question):
+            why = "names a paper: summarize_paper runs in the DEEP tool loop"
+            return RouteDecision("deep", 1.0, why, "rule")
         p = self.p_deep(question)
         route: Route = "deep" if p >= self._model.threshold else "direct"
         # With a threshold off 0.5, p can sit between the two: a coin flip, reported as 0.5.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,11 +14,14 @@ from langgraph.types import Command
 
 from agent.approvals import PendingAction, pending_actions
 from agent.citations import Citation
+from agent.faults import best_effort, storage_errors
 from agent.graph import build_graph
 from agent.identity import Principal
 from agent.memory import serializer
 from agent.records import TurnRecorder
+from agent.redact import redact_text
 from agent.state import Deps, Handover, Route, ToolCallRecord
+from agent.streaming import AgentEvent, TurnEvents
 from tools.search_docs import DocHit
 
 MAX_QUESTION_CHARS = 4000
@@ -58,7 +63,13 @@ class Agent:
         self.approval_timeout_s = approval_timeout_s
         # Approvals pause the graph, which needs a checkpointer: in-process memory if the
         # caller gave none (tests, one-off scripts).
-        self._graph = build_graph(checkpointer or InMemorySaver(serde=serializer()))
+        self._checkpointer = checkpointer or InMemorySaver(serde=serializer())
+        self._graph = build_graph(self._checkpointer)
+
+    def with_deps(self, deps: Deps) -> Agent:
+        """Another agent over `deps` sharing this one's memory, recorder and approval
+        timeout (a front end's per-channel tool policy): threads continue across both."""
+        return Agent(deps, self._checkpointer, self.recorder, self.approval_timeout_s)
 
     def ask(
         self,
@@ -73,14 +84,47 @@ class Agent:
         thread_id = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
         deps = self.deps if user is None else replace(self.deps, principal=user)
-        for action in self.pending(thread_id):  # a new question instead of an answer
-            self._drop(action, deps)
-        state = self._graph.invoke(
-            {"question": question, "route_override": route},
-            config={"configurable": {"thread_id": thread_id}},
-            context=deps,
-        )
+        with storage_errors():  # disk full: a clear error, earlier turns kept
+            for action in self.pending(thread_id):  # a new question instead of an answer
+                self._drop(action, deps)
+            state = self._graph.invoke(
+                {"question": question, "route_override": route},
+                config={"configurable": {"thread_id": thread_id}},
+                context=deps,
+            )
         return self._answer(state, thread_id, started)
+
+    def stream(
+        self,
+        question: str,
+        thread_id: str | None = None,
+        route: Route | None = None,
+        user: Principal | None = None,
+    ) -> Iterator[AgentEvent]:
+        """`ask`, live: yields the route decision, tool calls as they start and finish,
+        answer tokens as the model writes them, and last an `answer` event with the same
+        `Answer` (recorded the same way) that `ask` would have returned. Closing the
+        generator early abandons the turn (nothing is recorded)."""
+        question = validate_question(question)
+        thread_id = thread_id or uuid.uuid4().hex
+        started = time.perf_counter()
+        deps = self.deps if user is None else replace(self.deps, principal=user)
+        for action in self.pending(thread_id):
+            self._drop(action, deps)
+        config: Any = {"configurable": {"thread_id": thread_id}}
+        events = TurnEvents()
+        parts = self._graph.stream(
+            {"question": question, "route_override": route},
+            config=config,
+            context=deps,
+            stream_mode=["updates", "messages"],
+        )
+        with storage_errors():
+            for mode, chunk in parts:
+                yield from events.feed(mode, chunk)
+        snapshot = self._graph.get_state(config)
+        state = {**snapshot.values, "__interrupt__": snapshot.interrupts}
+        yield AgentEvent("answer", answer=self._answer(state, thread_id, started))
 
     def pending(self, thread_id: str | None) -> list[PendingAction]:
         """Write actions in this thread waiting for a human (normally zero or one)."""
@@ -117,11 +161,12 @@ class Agent:
             deps.catalogue.record_decision(action.tool, action.args, action.asker(), status, "-")
 
     def _decide(self, action: PendingAction, status: str, approver: str, deps: Deps) -> Any:
-        return self._graph.invoke(
-            Command(resume={"status": status, "approver": approver}),
-            config={"configurable": {"thread_id": action.thread_id}},
-            context=deps,
-        )
+        with storage_errors():
+            return self._graph.invoke(
+                Command(resume={"status": status, "approver": approver}),
+                config={"configurable": {"thread_id": action.thread_id}},
+                context=deps,
+            )
 
     def _answer(self, state: dict[str, Any], thread_id: str, started: float) -> Answer:
         waiting = pending_actions(_Interrupts(state.get("__interrupt__", ())), thread_id)
@@ -144,7 +189,11 @@ class Agent:
             pending=waiting[0] if waiting else None,
         )
         if self.recorder is not None and not waiting:  # recorded once the turn completes
-            answer.turn_id = self.recorder.record(thread_id, answer)
+            try:
+                answer.turn_id = self.recorder.record(thread_id, answer)
+            except (OSError, sqlite3.Error) as exc:  # the user still gets the answer
+                if not best_effort("turn record", exc):
+                    raise
         return answer
 
 
@@ -156,6 +205,8 @@ class _Interrupts:
 
 
 def validate_question(question: str) -> str:
+    """The question, stripped, with any secret pasted into it cut (agent/redact.py) before
+    it is sent to the model or stored; empty and over-long questions raise `ValueError`."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty: ask something, e.g. oncall ask 'how do I ...'")
@@ -164,7 +215,7 @@ def validate_question(question: str) -> str:
             f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}. "
             "Shorten it, or put long logs in a file and ask about the relevant part"
         )
-    return question
+    return redact_text(question)
 
 
 def answer_question(question: str, deps: Deps, route: Route | None = None) -> Answer:

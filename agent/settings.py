@@ -26,7 +26,12 @@ class EmbeddedLLMSettings(BaseModel):
     )
     host: str = Field("127.0.0.1", description="Bind address; keep it on loopback.")
     port: int = Field(8765, ge=1, le=65535, description="Port of the embedded server.")
-    context_size: int = Field(4096, ge=512, description="llama-server `-c` (tokens).")
+    context_size: int = Field(
+        8192,
+        ge=512,
+        description="llama-server `-c` (tokens). 8192: a DEEP prompt with internal-tool "
+        "schemas and results does not fit in 4096; the KV cache costs ~100 MB (0.5B).",
+    )
     threads: int = Field(2, ge=1, description="llama-server `-t` (CPU threads).")
     startup_timeout_s: float = Field(120.0, gt=0, description="Wait this long for /health.")
 
@@ -206,12 +211,30 @@ class AgentSettings(BaseModel):
         2048, ge=64, description="DEEP: generated-token budget; past it the loop must answer."
     )
     max_parallel_tools: int = Field(4, ge=1, description="Tool calls run at once per step.")
+    plan_internal_tools: bool | None = Field(
+        None,
+        description="DEEP: before the tool loop, one schema-constrained call picks read-only "
+        "internal-tool calls, for models too small to call tools unprompted. Unset: on for "
+        "the embedded model, off for a server (capable models call tools themselves).",
+    )
+    max_tool_calls_per_step: int = Field(
+        8,
+        ge=1,
+        description="DEEP: tool calls one model reply may ask for; the rest are refused back to "
+        "the model (a runaway or injected reply cannot fan out without bound).",
+    )
+    max_tool_output_chars: int = Field(
+        8000,
+        ge=200,
+        description="Characters of one non-search tool result the model reads (head and tail "
+        "kept, the middle cut and said so).",
+    )
     context_chars: int = Field(
         6000,
         ge=200,
         description="DEEP: characters of retrieved text per question (all tool results "
-        "together); fits the embedded 4096-token context. With `context_from_server` a "
-        "long-context server raises it (agent/context_budget.py).",
+        "together): the floor. With `context_from_server` the server's context length "
+        "raises it (agent/context_budget.py).",
     )
     context_from_server: bool = Field(
         True,
@@ -301,6 +324,144 @@ class ToolsSettings(BaseModel):
     )
 
 
+class SlackSettings(BaseModel):
+    """`oncall slack`: the Slack bot (bots/slack, README "Slack bot"). The three secrets also
+    fall back to Slack's usual SLACK_BOT_TOKEN / SLACK_APP_TOKEN / SLACK_SIGNING_SECRET."""
+
+    bot_token: SecretStr | None = Field(None, description="Bot user OAuth token (xoxb-...).")
+    app_token: SecretStr | None = Field(
+        None, description="App-level token (xapp-..., connections:write): Socket Mode."
+    )
+    signing_secret: SecretStr | None = Field(
+        None, description="Signing secret: HTTP mode verifies every request with it."
+    )
+    channels_path: Path | None = Field(
+        None,
+        description="YAML channel config: per channel mode (auto/mention), ACL groups, tools, "
+        "escalation contact, approvers. Unset: mention-only everywhere, all tools.",
+    )
+    users_path: Path | None = Field(
+        None, description="YAML mapping of Slack users / user groups to ACL groups."
+    )
+    usergroups_api: bool = Field(
+        False,
+        description="Also read ACL groups from Slack user groups (usergroups.list, needs the "
+        "usergroups:read scope): a member of @sre is in ACL group `sre`.",
+    )
+    directory_ttl_s: float = Field(
+        600.0, gt=0, description="Cache lifetime of user-group membership and user names."
+    )
+    docs_base_url: str | None = Field(
+        None,
+        description="Citations of file sources link to DOCS_BASE_URL/<doc path>; unset: the "
+        "path is shown. Sources that are URLs always link to themselves.",
+    )
+    api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (tests: a fake server)."
+    )
+    workers: int = Field(4, ge=1, le=64, description="Questions answered at once.")
+    dedupe_ttl_s: float = Field(
+        3600.0, gt=0, description="Seen event ids are kept this long (Slack retries for ~5 min)."
+    )
+    rate_limit_retries: int = Field(
+        3, ge=0, description="Retries of a Web API call answered 429, after its Retry-After."
+    )
+    host: str = Field("0.0.0.0", description="HTTP mode bind address.")
+    port: int = Field(3000, ge=1, le=65535, description="HTTP mode port (POST /slack/events).")
+
+
+class WebSettings(BaseModel):
+    """`oncall serve`: web chat, JSON API and OpenAI-compatible endpoint (bots/web, README
+    "Web chat and API")."""
+
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
+    auth: Literal["login", "header"] = Field(
+        "login",
+        description="login: users file with passwords, signed session cookie (demo, small "
+        "teams). header: trust X-Forwarded-User / X-Forwarded-Groups from an SSO proxy.",
+    )
+    users_file: Path = Field(
+        Path("examples/web_users.yaml"),
+        description="login mode: YAML of users -> pbkdf2 password hash, name, ACL groups, "
+        "optional API key hash (for /v1 clients).",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key signing session cookies; set it when running several workers or "
+        "replicas. Unset: a random key per process (sessions end on restart).",
+    )
+    session_ttl_s: int = Field(43200, ge=60, description="Session lifetime (seconds).")
+    secure_cookies: bool = Field(False, description="Mark cookies Secure (serve over HTTPS).")
+    user_header: str = Field("X-Forwarded-User", description="header mode: the user id.")
+    groups_header: str = Field(
+        "X-Forwarded-Groups", description="header mode: comma-separated ACL groups."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="header mode: client addresses/CIDRs allowed to send the identity "
+        "headers. Empty: any (only when the proxy is the sole way in).",
+    )
+    max_body_kb: int = Field(64, ge=1, description="Largest request body accepted (413 past it).")
+    max_concurrent_chats: int = Field(
+        64, ge=1, description="Answers computed at once; more wait in line."
+    )
+
+
+class PapersSettings(BaseModel):
+    """summarize_paper and `oncall paper`: where papers come from, download limits, the
+    notes' token caps (tools/papers, README "Papers")."""
+
+    arxiv_base_url: str = Field(
+        "https://export.arxiv.org",
+        description="arXiv API (/api/query) and PDFs (/pdf/ID) are fetched from here; a "
+        "mirror or test server speaking the same protocol can stand in.",
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Connect/read timeout per HTTP operation.")
+    download_deadline_s: float = Field(
+        120.0, gt=0, description="A PDF download taking longer than this in all is abandoned."
+    )
+    max_pdf_mb: float = Field(50.0, gt=0, description="PDFs larger than this are refused.")
+    max_pages: int = Field(400, ge=1, description="PDFs with more pages are refused.")
+    allow_private_hosts: bool = Field(
+        False,
+        description="Fetch PDF URLs whose host is a private/loopback address (an internal "
+        "paper library). Off: the model cannot use the tool to probe the internal network.",
+    )
+    local_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose PDFs the agent's tool may read by path (`oncall paper` "
+        "reads any path you give it).",
+    )
+    collection: str = Field(
+        "papers", description="Collection of ingested papers that are looked up by name."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Parsed papers and notes, by content hash. Unset: data_dir/papers."
+    )
+    context_tokens: int | None = Field(
+        None,
+        ge=512,
+        description="Model context for paper reading. Unset: asked from the LLM server, else "
+        "llm.embedded.context_size. Papers longer than it are read section-wise (map-reduce).",
+    )
+    max_prompt_chars: int = Field(
+        200_000, ge=1000, description="Paper text per LLM call at most, however long the context."
+    )
+    notes_max_tokens: int = Field(512, ge=64, description="Generated tokens for the notes.")
+    map_max_tokens: int = Field(
+        192, ge=32, description="Generated tokens per section batch (map step)."
+    )
+    answer_max_tokens: int = Field(384, ge=32, description="Generated tokens for an answer.")
+    max_map_calls: int = Field(
+        24, ge=1, description="Section batches per paper at most; longer papers are shortened."
+    )
+    map_concurrency: int = Field(
+        1, ge=1, le=32, description="Map calls at once (raise for vLLM; llama.cpp serves one)."
+    )
+    max_papers: int = Field(5, ge=1, le=20, description="Papers one request may read.")
+
+
 class Settings(BaseSettings):
     """oncall-agent configuration (env prefix `ONCALL_`, nested delimiter `__`)."""
 
@@ -324,6 +485,9 @@ class Settings(BaseSettings):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    papers: PapersSettings = Field(default_factory=PapersSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
@@ -10,6 +10,7 @@ from langgraph.graph.message import add_messages
 
 from agent.citations import Citation
 from agent.identity import Principal
+from agent.redact import redact_text
 from agent.router import Route
 from agent.settings import AgentSettings, RetrievalSettings
 from ingest.embed import Embedder
@@ -84,19 +85,32 @@ class Deps:
     catalogue: Any = None
     # tools.sandbox.PythonExecutor for run_python; None: the tool is not offered.
     sandbox: Any = None
+    # tools.papers.PaperReader for summarize_paper; None: the tool is not offered.
+    papers: Any = None
     # The conversation this turn belongs to (set by the `act` node from LangGraph's
     # execution info): it selects the conversation's sandbox kernel.
     thread_id: str = ""
+    # Tool names the DEEP loop may offer (e.g. a Slack channel's `tools`); None: all.
+    allowed_tools: frozenset[str] | None = None
+    # Known secret values of this deployment (settings' SecretStr values, catalogue API
+    # keys; agent/redact.py): cut from retrieved text, tool output and answers.
+    secrets: tuple[str, ...] = ()
 
     @property
     def agent_settings(self) -> AgentSettings:
         return self.agent or AgentSettings()
 
+    @property
+    def known_secrets(self) -> tuple[str, ...]:
+        """`secrets` plus the asker's own pass-through token."""
+        token = self.principal.token
+        return (*self.secrets, token) if token else self.secrets
+
     def search(self, query: str, k: int | None = None) -> list[DocHit]:
         """search_docs as the asker (only documents their groups may read); `k` chunks,
         default `retrieval.top_k`."""
         r = self.retrieval
-        return search_docs(
+        hits = search_docs(
             query,
             self.store,
             self.embedder,
@@ -106,3 +120,6 @@ class Deps:
             mode=r.mode,
             neighbours=r.neighbours,
         )
+        # A token pasted into a runbook must not reach the model, citations or the user.
+        known = self.known_secrets
+        return [replace(h, text=redact_text(h.text, known)) for h in hits]

@@ -47,6 +47,27 @@ def with_fallback_tool_calls(reply: AIMessage, tool_names: Collection[str]) -> A
     return AIMessage(content="", tool_calls=calls, usage_metadata=reply.usage_metadata)
 
 
+MALFORMED = "__malformed__"  # argument key marking a call whose arguments did not parse
+
+
+def with_malformed_tool_calls(reply: AIMessage) -> AIMessage:
+    """A reply whose only tool calls were malformed (arguments not a JSON object: the
+    OpenAI client puts those in `invalid_tool_calls`) as one whose calls carry the parse
+    error under `MALFORMED`: the graph answers each with an error the model can correct,
+    instead of taking the empty reply for the final answer."""
+    if reply.tool_calls or not reply.invalid_tool_calls:
+        return reply
+    calls = [
+        {
+            "name": str(bad.get("name") or "unknown"),
+            "args": {MALFORMED: str(bad.get("error") or "arguments are not a JSON object")},
+            "id": bad.get("id") or f"call_{uuid.uuid4().hex[:12]}",
+        }
+        for bad in reply.invalid_tool_calls
+    ]
+    return AIMessage(content=reply.content, tool_calls=calls, usage_metadata=reply.usage_metadata)
+
+
 def _json_objects(text: str) -> list[dict[str, Any]]:
     try:
         value = json.loads(text)

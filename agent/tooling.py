@@ -83,6 +83,42 @@ def _run_python(deps: Deps, args: RunPythonArgs) -> ToolOutput:
     return ToolOutput(result.for_model(), [], tuple(result.files))
 
 
+class SummarizePaperArgs(BaseModel):
+    """Read one or more research papers and return reading notes: the problem, the method,
+    key results with their numbers, and limitations, each point cited with the paper's
+    section and page; with a question, also an answer saying how the papers relate to it.
+    Use it when the user names a paper: an arXiv id (2401.01234) or arXiv link, a link to a
+    PDF, or the title of a paper in the team's paper library. Numbers that the paper does
+    not contain are flagged. Long papers take a while (they are read section by section);
+    results are cached, so asking again about the same paper is fast."""
+
+    papers: list[str] = Field(
+        description="arXiv ids, arXiv or PDF URLs, or library paper titles (1-5).",
+        min_length=1,
+        max_length=5,
+    )
+    question: str = Field(
+        "",
+        description="What the user wants to know about the paper(s), e.g. whether it applies "
+        "to their system; empty for plain notes.",
+        max_length=2000,
+    )
+
+
+def _run_summarize_paper(deps: Deps, args: SummarizePaperArgs) -> ToolOutput:
+    from tools.papers import report_hits, unsupported_numbers
+
+    try:
+        report = deps.papers.read(
+            args.papers, deps.chat_model, args.question, groups=deps.principal.read_groups
+        )
+    except OncallError as exc:  # a wrong id, a dead link, a timed-out read: the model can
+        raise ToolError(f"{exc.code}: {exc.detail}") from exc  # fix it or answer without
+    flagged = unsupported_numbers(report)
+    note = f" Numbers not found in the paper: {', '.join(flagged)}." if flagged else ""
+    return ToolOutput(f"Notes on {len(report.notes)} paper(s).{note}", report_hits(report))
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
@@ -100,6 +136,7 @@ class Tool:
 TOOLS: list[Tool] = [
     Tool("search_docs", SearchDocsArgs, _run_search_docs),
     Tool("run_python", RunPythonArgs, _run_python),  # offered only with a sandbox in Deps
+    Tool("summarize_paper", SummarizePaperArgs, _run_summarize_paper),  # with Deps.papers
 ]
 TOOLS_BY_NAME = {t.name: t for t in TOOLS}
 
@@ -107,10 +144,13 @@ TOOLS_BY_NAME = {t.name: t for t in TOOLS}
 def tools_for(deps: Deps) -> list[Tool]:
     """What the model may call for this asker: the built-in tools plus the internal tools
     of the catalogue that the asker's groups allow (the others are never shown)."""
-    builtin = [t for t in TOOLS if t.name != "run_python" or deps.sandbox is not None]
-    if deps.catalogue is None:
-        return builtin
-    return [*builtin, *(_internal(t) for t in deps.catalogue.permitted(deps.principal))]
+    offered = [t for t in TOOLS if t.name != "run_python" or deps.sandbox is not None]
+    offered = [t for t in offered if t.name != "summarize_paper" or deps.papers is not None]
+    if deps.catalogue is not None:
+        offered += [_internal(t) for t in deps.catalogue.permitted(deps.principal)]
+    if deps.allowed_tools is not None:  # a front end's narrower policy (Slack channel config)
+        offered = [t for t in offered if t.name in deps.allowed_tools]
+    return offered
 
 
 def _internal(tool: Any) -> Tool:

@@ -27,6 +27,20 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright
+# never downloads a browser of its own. Without it they skip, saying so.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (browser tests)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+    else
+        echo "setup: chromium missing: apt-get install chromium as root, or the browser tests skip"
+    fi
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
 # llama.cpp build: no tests/examples, no curl (nothing is downloaded at run time).
 export LLAMA_CPP_BUILD_JOBS=${LLAMA_CPP_BUILD_JOBS:-2}
 export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF"}

@@ -6,15 +6,17 @@ Unit tests use only these; nothing here opens a socket or loads a model.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
 from ingest.sparse import SparseVector, tokenize
@@ -141,3 +143,70 @@ def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]
         tool = InternalTool(name, "fake", doc, model, access, groups, 5.0, limiter, invoker(name))  # type: ignore[arg-type]
         tools.append(tool)
     return Catalogue(tools, AuditLog(audit_path, secrets=["s3cr3t-api-key"]))
+
+
+class StreamingScriptedChatModel(ScriptedChatModel):
+    """A `ScriptedChatModel` that also streams: each reply arrives word by word (with
+    `token_delay_s` between words, standing in for generation time), so LangGraph's
+    "messages" stream sees tokens. With `default_reply`, an empty queue repeats it
+    (load tests) instead of failing."""
+
+    token_delay_s: float = 0.0
+    default_reply: str | None = None
+
+    def _next_reply(self, messages: list[BaseMessage]) -> AIMessage:
+        self.calls.append(list(messages))
+        if not self.replies and self.default_reply is not None:
+            return AIMessage(content=self.default_reply)
+        if not self.replies:
+            raise AssertionError("StreamingScriptedChatModel ran out of replies")
+        reply = self.replies.pop(0)
+        return reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        chunks = list(self._stream(messages, stop, run_manager, **kwargs))
+        message = chunks[0].message
+        for chunk in chunks[1:]:
+            message = message + chunk.message
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        import time
+
+        reply = self._next_reply(messages)
+        text = str(reply.content)
+        words = re.findall(r"\S+\s*|\s+", text) or [""]
+        usage = {
+            "input_tokens": sum(len(str(m.content).split()) for m in messages),
+            "output_tokens": len(text.split()),
+            "total_tokens": 0,
+        }
+        for i, word in enumerate(words):
+            if i and self.token_delay_s:
+                time.sleep(self.token_delay_s)
+            last = i == len(words) - 1
+            chunk = AIMessageChunk(
+                content=word,
+                tool_call_chunks=_tool_call_chunks(reply) if last else [],
+                usage_metadata=usage if last else None,  # type: ignore[arg-type]
+            )
+            yield ChatGenerationChunk(message=chunk)  # the base class reports the token
+
+
+def _tool_call_chunks(reply: AIMessage) -> list[Any]:
+    return [
+        {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+        for i, c in enumerate(reply.tool_calls)
+    ]

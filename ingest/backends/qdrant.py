@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from agent.errors import OncallError
 from agent.settings import StoreSettings
@@ -45,9 +46,17 @@ class QdrantBackend:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        # ResponseHandlingException: qdrant-client's wrapper of connection errors and timeouts.
+        except (ConnectionError, TimeoutError, OSError, ResponseHandlingException) as exc:
             raise OncallError(
                 "store_unavailable", f"Qdrant at {self.location} failed during {what}: {exc}"
+            ) from exc
+        except UnexpectedResponse as exc:  # 5xx: the server is up but cannot serve
+            if exc.status_code is None or exc.status_code < 500:
+                raise
+            raise OncallError(
+                "store_unavailable",
+                f"Qdrant at {self.location} answered HTTP {exc.status_code} during {what}",
             ) from exc
 
     def exists(self) -> bool:

@@ -102,7 +102,8 @@ def test_real_graph_direct_and_deep(
             route="deep",
         )
         assert deep.route == "deep"
-        assert deep.tool_calls and all(c.name == "search_docs" for c in deep.tool_calls)
+        # The seed step searches; the model may add calls of its own (run_python...).
+        assert deep.tool_calls and deep.tool_calls[0].name == "search_docs"
         assert "runbooks/kafka-consumer-lag" in {h.doc_id for h in deep.hits}
         assert deep.text and deep.usage["completion_tokens"] > 0
         # Either a cited answer or an honest hand-over, never an unmarked guess.

@@ -4,6 +4,7 @@ isolation detection, and the tool's wiring into the DEEP loop (with a fake execu
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,19 @@ def test_bwrap_argv_isolates_and_drops_privileges(tmp_path: Path) -> None:
     assert "--reuid=200007" in argv and "--no-new-privs" in argv
     assert f"--as={512 * 1024 * 1024}" in argv and "--nproc=32" in argv and "--cpu=60" in argv
     assert argv.index("/usr/bin/prlimit") < argv.index("/usr/bin/setpriv") < argv.index("-m")
+
+
+def test_an_interpreter_under_tmp_gets_a_real_tmp_dir(tmp_path: Path) -> None:
+    # A CI checkout in /tmp: /tmp cannot be the scratch symlink, it must hold the bind.
+    iso = dataclasses.replace(ISO, python_roots=(Path("/tmp/ci/main/.venv"), Path("/usr")))
+    argv = bwrap_argv(iso, Limits(512, 60, 32, 16), 200_007, tmp_path / "c.json", 9)
+    joined = " ".join(argv)
+    assert "--symlink /scratch /tmp" not in joined
+    assert joined.index("--tmpfs /tmp") < joined.index("--dir /tmp/ci ")
+    assert joined.index("--dir /tmp/ci/main ") < joined.index("--ro-bind /tmp/ci/main/.venv")
+    assert "--dir /tmp " not in joined  # the tmpfs mount point is not re-created
+    normal = " ".join(bwrap_argv(ISO, Limits(512, 60, 32, 16), 200_007, tmp_path / "c.json", 9))
+    assert "--symlink /scratch /tmp" in normal and "--tmpfs /tmp" not in normal
 
 
 def test_kernel_env_inherits_nothing_from_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:

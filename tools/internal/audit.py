@@ -2,7 +2,8 @@
 
 Every call the agent makes on behalf of someone (and every write that was rejected, timed
 out or was refused) is appended with who asked, which tool, the arguments with secrets
-redacted, the outcome and the latency. JSONL because it is append-only, greppable and ships
+redacted (agent/redact.py: sensitive keys, known secrets, secret-shaped strings), the
+outcome and the latency. JSONL because it is append-only, greppable and ships
 to any log pipeline as is; writes are serialised by a lock and flushed per line, so a crash
 loses at most the line being written.
 """
@@ -10,13 +11,14 @@ loses at most the line being written.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from agent.redact import REDACTED, SENSITIVE_KEY, redact
 
 Status = Literal[
     "ok",
@@ -29,13 +31,6 @@ Status = Literal[
     "rate_limited",
     "invalid",
 ]
-REDACTED = "[redacted]"
-# Argument names whose values are never written down, whatever they contain.
-SENSITIVE_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|api[-_]?key|auth|credential|cookie|session|private",
-    re.IGNORECASE,
-)
-_MIN_SECRET_LEN = 4  # shorter "secrets" would redact ordinary words
 
 
 @dataclass(frozen=True)
@@ -52,26 +47,7 @@ class AuditEntry:
     ts: float = field(default_factory=time.time)
 
 
-def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of `value` with sensitive keys blanked and known secret strings (tokens,
-    API keys from the environment) cut out of every string, at any depth."""
-    known = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
-    return _redact(value, known)
-
-
-def _redact(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: REDACTED if SENSITIVE_KEY.search(str(k)) else _redact(v, secrets)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact(v, secrets) for v in value]
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    return value
+__all__ = ["REDACTED", "SENSITIVE_KEY", "AuditEntry", "AuditLog", "Status", "redact"]
 
 
 class AuditLog:
@@ -81,6 +57,12 @@ class AuditLog:
         self.path = path
         self._secrets = list(secrets)
         self._lock = threading.Lock()
+
+    @property
+    def secrets(self) -> list[str]:
+        """The known secret values scrubbed from every entry; the agent also cuts them from
+        tool output and answers (`Deps.secrets`)."""
+        return list(self._secrets)
 
     def add_secret(self, secret: str | None) -> None:
         """Another value to scrub from every later entry (e.g. a resolved API key)."""

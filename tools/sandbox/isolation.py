@@ -33,6 +33,7 @@ from agent.settings import SandboxSettings
 SOCKET_DIR = "/run/kernel"  # inside the sandbox
 CONNECTION_FILE = f"{SOCKET_DIR}/connection.json"
 SCRATCH = "/scratch"
+TMP_MB = 16  # /tmp when it cannot be the scratch symlink (see bwrap_argv)
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/mime.types")
 PROBE_TIMEOUT_S = 30.0
 
@@ -111,11 +112,12 @@ def kernel_command(python: Path, connection_file: str) -> list[str]:
     ]
 
 
-def _dirs_for(paths: list[Path]) -> list[str]:
-    """`--dir` for every ancestor of the bound paths: directories bwrap creates on its own
-    are mode 0700, which the unprivileged kernel could not traverse."""
+def _dirs_for(paths: list[Path], existing: frozenset[Path] = frozenset()) -> list[str]:
+    """`--dir` for every ancestor of the bound paths (except `existing` mount points):
+    directories bwrap creates on its own are mode 0700, which the unprivileged kernel could
+    not traverse."""
     args: list[str] = []
-    seen: set[Path] = set()
+    seen: set[Path] = set(existing)
     for path in paths:
         for parent in reversed(path.parents):
             if parent != Path("/") and parent not in seen:
@@ -179,16 +181,23 @@ def bwrap_argv(
         *("--unshare-cgroup-try", "--die-with-parent", "--new-session"),
         *("--hostname", "sandbox", "--info-fd", str(info_fd)),
     ]
+    # /tmp is normally a symlink to the scratch dir; when the interpreter itself lives under
+    # /tmp (a CI checkout, say) /tmp must be a real directory holding that bind instead, so
+    # it becomes a small tmpfs of its own, mounted before the binds that go inside it.
+    under_tmp = any(root.is_relative_to("/tmp") for root in roots)
+    tmp_mount = ("--perms", "1777", "--size", str(TMP_MB * mb), "--tmpfs", "/tmp")
     filesystem = [
         *_system_binds(),
-        *_dirs_for(roots),
+        *(tmp_mount if under_tmp else ()),
+        *_dirs_for(roots, frozenset({Path("/tmp")}) if under_tmp else frozenset()),
         *[arg for root in roots for arg in ("--ro-bind", str(root), str(root))],
         *("--proc", "/proc", "--dev", "/dev"),
         *("--perms", "1777", "--size", str(limits.scratch_mb * mb), "--tmpfs", SCRATCH),
         *("--perms", "0777", "--size", str(mb), "--tmpfs", SOCKET_DIR),
         *("--ro-bind", str(connection_file), CONNECTION_FILE),
         *_font_cache_binds(iso.font_cache),
-        *("--symlink", SCRATCH, "/tmp", "--chdir", SCRATCH, "--clearenv"),
+        *(() if under_tmp else ("--symlink", SCRATCH, "/tmp")),
+        *("--chdir", SCRATCH, "--clearenv"),
     ]
     env = [arg for k, v in kernel_env(iso.python, SCRATCH).items() for arg in ("--setenv", k, v)]
     drop = [

@@ -1,0 +1,129 @@
+"""Button clicks: feedback, think harder, escalate, approve / reject a write.
+
+Each handler runs on the bot's worker pool (the click was acknowledged already). A button
+carries a reference to what the bot stored when it posted the message (`SlackStore.refs`),
+so a click still works after a restart; a reference that is gone answers "expired".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bots.slack import messages as msg
+from bots.slack.config import mention
+
+if TYPE_CHECKING:
+    from bots.slack.bot import SlackBot
+
+log = logging.getLogger(__name__)
+
+
+def handle_action(bot: SlackBot, action_id: str, ref: str, body: dict[str, Any]) -> None:
+    """Dispatch one click; the person clicking is told privately what happened."""
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+    data = bot.store.ref(ref)
+    if data is None:
+        _tell(bot, channel, user, "This button has expired; ask the question again.")
+        return
+    handlers = {
+        msg.HELPFUL: lambda: _feedback(bot, ref, data, user, helpful=True),
+        msg.UNHELPFUL: lambda: _feedback(bot, ref, data, user, helpful=False),
+        msg.DEEPER: lambda: _think_harder(bot, ref, data, user),
+        msg.ESCALATE: lambda: _escalate(bot, ref, data, user),
+        msg.APPROVE: lambda: _decide(bot, data, user, body, approved=True),
+        msg.REJECT: lambda: _decide(bot, data, user, body, approved=False),
+    }
+    handler = handlers.get(action_id)
+    if handler is None:
+        log.warning("unknown Slack action %r", action_id)
+        return
+    handler()
+
+
+def _feedback(bot: SlackBot, ref: str, data: dict[str, Any], user: str, helpful: bool) -> None:
+    """Store 'helpful' on the recorded turn (the eval/fine-tuning export reads it)."""
+    _record(bot, ref, data, helpful=helpful)
+    thanks = "Thanks, noted." if helpful else "Thanks, noted. Escalate if you still need help."
+    _tell(bot, data["channel"], user, thanks, data["thread_ts"])
+
+
+def _record(bot: SlackBot, ref: str, data: dict[str, Any], **changes: Any) -> None:
+    data = bot.store.ref(ref) or data  # fresh: another click may have recorded since
+    feedback = {"helpful": None, "edited_answer": None, "escalated": False, "comment": "",
+                **data.get("feedback", {}), **changes}  # fmt: skip
+    if feedback["helpful"] is None and feedback["escalated"]:
+        feedback["helpful"] = False  # asking for a human: the answer did not do it
+    bot.store.update_ref(ref, feedback=feedback)
+    recorder = bot.agent.recorder
+    if data.get("turn_id") and recorder is not None:
+        recorder.set_feedback(data["turn_id"], feedback)
+
+
+def _think_harder(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:
+    """Ask the same question again in the thread, forced DEEP (tool loop, thinking on);
+    once per answer, so a double click does not run it twice."""
+    from bots.slack.bot import Question
+
+    if not data.get("question") or not bot.store.claim(f"deeper:{ref}"):  # atomic: once
+        _tell(bot, data["channel"], user, "Already thinking harder on this.", data["thread_ts"])
+        return
+    thread_ts = data["thread_ts"]
+    bot.answer(Question(data["channel"], user, data["question"], thread_ts, thread_ts), "deep")
+
+
+def _escalate(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:
+    """Mention the channel's on-call contact in the thread with the hand-over summary."""
+    if not bot.store.claim(f"escalate:{ref}"):  # atomic: two quick clicks page once
+        _tell(bot, data["channel"], user, "Already escalated in this thread.", data["thread_ts"])
+        return
+    policy = bot.channels.policy(data["channel"])
+    contact = mention(bot.contact(policy))
+    bot.post(
+        data["channel"], data["thread_ts"], msg.handover_message(data["handover"], contact, user)
+    )
+    if data.get("kind") == "answer":
+        _record(bot, ref, data, escalated=True)
+    bot.count("escalations")
+
+
+def _decide(
+    bot: SlackBot, data: dict[str, Any], user: str, body: dict[str, Any], approved: bool
+) -> None:
+    """Approve or reject the thread's pending write, then post how the turn ended."""
+    from bots.slack.bot import Question
+
+    channel, thread_ts = data["channel"], data["thread_ts"]
+    policy = bot.channels.policy(channel)
+    if policy.approvers is not None and user not in policy.approvers:
+        _tell(bot, channel, user, "Only the approvers of this channel can decide this.", thread_ts)
+        return
+    agent = bot.agent_for(policy)
+    question = Question(channel, data["asker"], "", thread_ts, thread_ts)
+    with bot.thread_lock(question.thread_id):
+        pending = agent.pending(data["thread_id"])
+        if not pending:
+            _tell(bot, channel, user, "This action was already decided.", thread_ts)
+            return
+        asker = bot.directory.principal(data["asker"], policy)
+        message_ts = body["container"].get("message_ts") or body["message"]["ts"]
+        bot.call("chat_update", channel=channel, ts=message_ts,
+                  **msg.decided_message(pending[0], approved, user))  # fmt: skip
+        from bots.slack.progress import StatusMessage
+
+        status = StatusMessage(bot.status_sender(channel, thread_ts))
+        status.show("Approved, continuing…" if approved else "Rejected, wrapping up…", True)
+        try:
+            answer = agent.resume(data["thread_id"], approved, f"slack:{user}", asker)
+            bot.deliver(answer, question, policy, status)
+        except Exception as exc:
+            bot.apologise(exc, question, policy, status)
+
+
+def _tell(bot: SlackBot, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    """A message only the clicking user sees."""
+    kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    bot.call("chat_postEphemeral", **kwargs)

@@ -1,0 +1,211 @@
+"""The web side of a turn: ownership checks, one answer at a time per conversation, the
+agent run on a worker thread, metrics, and the rendered turn kept for history.
+
+`Agent.ask/stream/resume` are synchronous (LangGraph's sync API, SQLite checkpointer), so
+each answer runs on a bounded thread pool and its events cross into the event loop
+through a queue; the loop itself never blocks on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from agent.identity import Principal
+from agent.service import Agent, Answer, validate_question
+from agent.state import Route
+from agent.streaming import AgentEvent
+from bots.web.conversations import ConversationStore
+from bots.web.guards import ApiError
+from bots.web.metrics import WebMetrics
+from bots.web.payloads import answer_payload
+
+HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing idle streams
+
+
+class ChatService:
+    """Front-end logic shared by the JSON API, the SSE stream and the `/v1` endpoint."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        conversations: ConversationStore,
+        metrics: WebMetrics,
+        max_concurrent: int,
+    ):
+        self.agent = agent
+        self.conversations = conversations
+        self.metrics = metrics
+        self.executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="oncall-chat")
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+
+    def open_thread(self, user: Principal, question: str, thread_id: str | None) -> str:
+        """Check the question, then the caller's existing thread, or start a new one."""
+        try:
+            question = validate_question(question)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_question", str(exc)) from exc
+        if thread_id is None:
+            return self.conversations.create(user.user_id, question)
+        self.check_owner(user, thread_id)
+        if thread_id in self._busy:
+            raise _busy_error()
+        return thread_id
+
+    def check_owner(self, user: Principal, thread_id: str) -> None:
+        """404 for a thread that is not the caller's (the same as for none at all)."""
+        if not self.conversations.owns(user.user_id, thread_id):
+            raise ApiError(
+                404, "conversation_not_found",
+                f"no conversation {thread_id!r} for user {user.user_id!r}; list yours with "
+                "GET /api/conversations, or omit thread_id to start a new one",
+            )  # fmt: skip
+
+    async def ask(
+        self, user: Principal, question: str, thread_id: str, route: Route | None
+    ) -> dict[str, Any]:
+        """A whole answer (no streaming)."""
+        started = time.perf_counter()
+        with self._turn(thread_id):
+            answer = await self._in_worker(
+                partial(self.agent.ask, question, thread_id, route, user)
+            )
+        return self._finish(answer, started)
+
+    async def resume(self, user: Principal, thread_id: str, approved: bool) -> dict[str, Any]:
+        """Approve or reject the write waiting in the caller's thread; the turn goes on."""
+        self.check_owner(user, thread_id)
+        if not self.agent.pending(thread_id):
+            raise ApiError(
+                409, "nothing_pending", f"conversation {thread_id!r} has no action waiting "
+                "for approval (it may have been answered or superseded already)",
+            )  # fmt: skip
+        started = time.perf_counter()
+        with self._turn(thread_id):
+            answer = await self._in_worker(
+                partial(self.agent.resume, thread_id, approved, user.user_id, user)
+            )
+        return self._finish(answer, started)
+
+    async def stream(
+        self, user: Principal, question: str, thread_id: str, route: Route | None
+    ) -> AsyncIterator[AgentEvent | None]:
+        """The turn's events as they happen, starting with `thread` {thread_id} once the
+        conversation is marked busy; None is a heartbeat (nothing new yet). The final
+        `answer` event carries the payload in `data["answer"]`."""
+        started = time.perf_counter()
+        first_token = True
+        with self._turn(thread_id):
+            yield AgentEvent("thread", {"thread_id": thread_id})
+            events = self._events_in_worker(
+                partial(self.agent.stream, question, thread_id, route, user)
+            )
+            async for event in events:
+                if event is not None and event.type == "token" and first_token:
+                    first_token = False
+                    self.metrics.first_token_seconds.observe(time.perf_counter() - started)
+                if event is not None and event.answer is not None:
+                    payload = self._finish(event.answer, started)
+                    event = AgentEvent("answer", {"answer": payload}, event.answer)
+                yield event
+
+    def _finish(self, answer: Answer, started: float) -> dict[str, Any]:
+        payload = answer_payload(answer)
+        server_s = time.perf_counter() - started
+        payload["timings_ms"]["server"] = round(server_s * 1000, 1)
+        self.metrics.observe_answer(payload, server_s)
+        self.conversations.add_turn(answer.thread_id, payload)
+        return payload
+
+    def _turn(self, thread_id: str) -> _Turn:
+        return _Turn(self, thread_id)
+
+    async def _in_worker(self, call: Callable[[], Answer]) -> Answer:
+        loop = asyncio.get_running_loop()
+        self.metrics.active_chats.inc()
+        try:
+            return await loop.run_in_executor(self.executor, call)
+        finally:
+            self.metrics.active_chats.dec()
+
+    async def _events_in_worker(
+        self, make: Callable[[], Iterator[AgentEvent]]
+    ) -> AsyncIterator[AgentEvent | None]:
+        """Run a sync event generator on the pool, yielding its events in the loop. If
+        the consumer goes away (client disconnected), the generator is closed at its next
+        event, which abandons the turn."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(kind: str, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+            except RuntimeError:  # the loop is gone (server shutting down)
+                stop.set()
+
+        def produce() -> None:
+            events = make()
+            try:
+                for event in events:
+                    if stop.is_set():
+                        break
+                    put("event", event)
+                put("done", None)
+            except BaseException as exc:
+                put("error", exc)
+            finally:
+                events.close()  # type: ignore[attr-defined]
+
+        self.metrics.active_chats.inc()
+        loop.run_in_executor(self.executor, produce)
+        try:
+            while True:
+                try:
+                    kind, value = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    yield None
+                    continue
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+            self.metrics.active_chats.dec()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Turn:
+    """Marks a thread busy for one turn: a second question while the first is being
+    answered would interleave two turns in the same memory."""
+
+    def __init__(self, service: ChatService, thread_id: str):
+        self.service = service
+        self.thread_id = thread_id
+
+    def __enter__(self) -> None:
+        with self.service._busy_lock:
+            if self.thread_id in self.service._busy:
+                raise _busy_error()
+            self.service._busy.add(self.thread_id)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.service._busy_lock:
+            self.service._busy.discard(self.thread_id)
+
+
+def _busy_error() -> ApiError:
+    return ApiError(
+        409, "conversation_busy",
+        "this conversation is still answering the previous question; wait for it to finish",
+    )  # fmt: skip

@@ -1,0 +1,91 @@
+"""The JSON the web chat and API return for an answer, and the text the OpenAI-compatible
+endpoint sends. Pure functions of `Answer`: no I/O, unit-tested."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from agent.approvals import PendingAction
+from agent.escalation import handover_text
+from agent.graph import tool_evidence
+
+if TYPE_CHECKING:
+    from agent.service import Answer
+    from tools.search_docs import DocHit
+
+SNIPPET_CHARS = 600
+
+
+def answer_payload(answer: Answer) -> dict[str, Any]:
+    """Everything the page renders for one turn (also the `POST /api/ask` response)."""
+    files = [
+        {"tool": i, "index": j}
+        for i, call in enumerate(answer.tool_calls)
+        for j, _ in enumerate(call.files)
+    ]
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "thread_id": answer.thread_id,
+        "turn_id": answer.turn_id,
+        "route": answer.route,
+        "route_reason": answer.route_reason,
+        "route_confidence": round(answer.route_confidence, 3),
+        "abstained": answer.abstained,
+        "citations": [{"n": c.number, **source_json(c.hit)} for c in answer.citations],
+        "leads": [source_json(h) for h in answer.hits[:3]] if not answer.citations else [],
+        "tools_used": tool_evidence(answer.tool_calls),
+        "tool_calls": [
+            {"name": c.name, "args": c.args, "ok": c.ok, "ms": round(c.ms, 1),
+             "results": len(c.result_ids), "files": len(c.files)}
+            for c in answer.tool_calls
+        ],
+        "files": files,
+        "handover": handover_text(answer.handover) if answer.handover else None,
+        "pending": pending_json(answer.pending) if answer.pending else None,
+        "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
+        "usage": answer.usage,
+    }  # fmt: skip
+
+
+def source_json(hit: DocHit) -> dict[str, Any]:
+    """A cited chunk: where it is, a link when the source is a URL, and the passage."""
+    url = hit.source if hit.source.startswith(("https://", "http://")) else None
+    return {
+        "location": hit.location,
+        "title": hit.title,
+        "source": hit.source,
+        "url": url,
+        "snippet": hit.text[:SNIPPET_CHARS],
+    }
+
+
+def pending_json(action: PendingAction) -> dict[str, Any]:
+    data = asdict(action)
+    data["summary"] = action.description.splitlines()[0] if action.description else ""
+    return data
+
+
+def sources_footer(payload: dict[str, Any]) -> str:
+    """Markdown appended to an OpenAI-compatible reply (from `answer_payload`): the numbered
+    sources, the pending approval, or the hand-over (chat UIs have no other place for them)."""
+    lines: list[str] = []
+    if payload["citations"]:
+        lines.append("\n\nSources:")
+        for c in payload["citations"]:
+            where = f"[{c['location']}]({c['url']})" if c["url"] else c["location"]
+            if not c["url"] and c["source"]:
+                where += f" ({c['source']})"
+            lines.append(f"[{c['n']}] {where}")
+    if payload["pending"]:
+        p = payload["pending"]
+        lines.append(
+            f"\n\nThe agent wants to run `{p['tool']}` with {json.dumps(p['args'])} and needs "
+            f"approval: open the web chat (conversation {payload['thread_id']}) to approve or "
+            "reject it."
+        )
+    elif payload["handover"]:
+        lines.append("\n\n" + payload["handover"])
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The chat page in headless Chromium against the real server on loopback (scripted model):
+sign in, ask and watch the answer stream in, open a citation, rate the answer, think
+harder into a write action and approve it. Leaves test-output/web_chat.png behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.web_support import PASSWORDS, TICKET, WebRig, running_web, ticket_call
+
+# Markdown, a code block and markup that must stay text (the page escapes it).
+FIRST_ANSWER = (
+    "SEV2 pages must be **acknowledged within 15 minutes** by the primary on-call [1].\n\n"
+    "```bash\noncall page ack --sev 2\n```\n\n"
+    'Never paste <img src=x onerror="document.title=1"> into the wiki.'
+)
+TICKET_DONE = "I opened the ticket for the payments 5xx spike as asked [1]."
+SCREENSHOT = REPO / "test-output" / "web_chat.png"
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[WebRig]:
+    replies = [FIRST_ANSWER, ticket_call(), TICKET_DONE]
+    with running_web(tmp_path, replies, token_delay_s=0.08) as rig:
+        yield rig
+
+
+@pytest.fixture
+def page(browser: Any, rig: WebRig) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(rig.url)
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def sign_in(page: Any) -> None:
+    page.fill("#login-user", "alice")
+    page.fill("#login-password", PASSWORDS["alice"])
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#app:not([hidden])")
+
+
+def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -> None:
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#login-user", "alice")
+    page.fill("#login-password", "wrong")
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#login-error:has-text('wrong password')")
+    sign_in(page)
+    assert "Alice" in page.inner_text("[data-testid=who]")
+
+    # Ask; the answer shows up word by word before the final render.
+    page.fill("#question", "How fast must SEV2 pages be acknowledged?")
+    page.keyboard.press("Enter")
+    streaming = page.locator(".answer.streaming")
+    streaming.filter(has_text="SEV2 pages").wait_for()
+    partial = streaming.inner_text()
+    assert partial and "wiki" not in partial, "a partial answer was on screen"
+    answer = page.locator(".turn").nth(0).locator("[data-testid=answer]")
+    page.wait_for_selector(".turn >> nth=0 >> [data-testid=sources]")
+    assert "route: direct" in page.inner_text(".turn >> nth=0 >> [data-testid=steps]")
+    assert answer.locator("strong").inner_text() == "acknowledged within 15 minutes"
+    assert answer.locator("pre code").inner_text() == "oncall page ack --sev 2"
+    assert "<img src=x" in answer.inner_text() and answer.locator("img").count() == 0
+    assert page.title() == "oncall-agent", "the injected onerror never ran"
+
+    # The citation opens the cited passage.
+    answer.locator("a.cite").first.click()
+    source = page.locator(".turn >> nth=0 >> [data-testid=sources] details").first
+    assert source.get_attribute("open") is not None
+    assert "primary on-call engineer" in source.locator("blockquote").inner_text()
+    assert source.locator("a").get_attribute("href").startswith("https://wiki.example.internal")
+
+    # Feedback lands in the turn record.
+    page.click(".turn >> nth=0 >> button.up")
+    page.wait_for_selector(".turn >> nth=0 >> .thanks:has-text('Thanks')")
+    assert rig.agent.recorder is not None
+    (turn,) = rig.agent.recorder.turns()
+    assert turn["feedback"] is not None and '"helpful": true' in turn["feedback"]
+
+    # Think harder: the DEEP loop wants to open a ticket, which waits for approval.
+    page.click(".turn >> nth=0 >> button.deeper")
+    approval = page.locator(".turn >> nth=1 >> [data-testid=approval]")
+    approval.wait_for()
+    assert "create_ticket" in approval.inner_text() and TICKET["title"] in approval.inner_text()
+    assert "search_docs" in page.inner_text(".turn >> nth=1 >> [data-testid=steps]")
+    assert rig.tool_calls == []
+    approval.locator("button.approve").click()
+    done = page.locator(".turn >> nth=1 >> [data-testid=answer]")
+    done.filter(has_text="opened the ticket").wait_for()
+    assert rig.tool_calls == [("create_ticket", TICKET, "alice")]
+
+    # The conversation is listed and reloads from history.
+    page.wait_for_selector("[data-testid=conversations] a")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.reload()
+    page.click("[data-testid=conversations] a >> nth=0")
+    page.wait_for_selector(".turn >> nth=1 >> [data-testid=sources]")
+    assert page.locator(".turn").count() == 2

@@ -1,0 +1,103 @@
+"""`/v1/chat/completions` on the real server: what OpenAI clients send (API key, whole
+transcript each time, streaming with usage) gets the agent's cited answer, follow-ups
+continue the agent's own conversation, and bad requests get OpenAI-shaped 4xx errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.web_support import ALICE_API_KEY, SEV2_ANSWER, running_web, ticket_call
+
+QUESTION = "How fast must SEV2 pages be acknowledged?"
+AUTH = {"Authorization": f"Bearer {ALICE_API_KEY}"}
+
+
+def completion(url: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+
+
+def test_completion_answers_with_sources_and_follow_ups_keep_memory(tmp_path: Path) -> None:
+    with running_web(tmp_path, [SEV2_ANSWER, "Escalate after 30 minutes [1]."]) as rig:
+        models = httpx.get(f"{rig.url}/v1/models", headers=AUTH).json()
+        assert [m["id"] for m in models["data"]] == ["oncall", "oncall-deep", "oncall-direct"]
+
+        first = [{"role": "system", "content": "be brief"}, {"role": "user", "content": QUESTION}]
+        r = completion(rig.url, {"model": "oncall", "messages": first, "temperature": 0.3})
+        body = r.json()
+        assert r.status_code == 200 and body["object"] == "chat.completion"
+        text = body["choices"][0]["message"]["content"]
+        assert text.startswith(SEV2_ANSWER)
+        assert "Sources:\n[1] [runbooks/paging.md › SEV2](https://wiki.example.internal/" in text
+        assert body["usage"]["completion_tokens"] > 0
+
+        parts = [{"type": "text", "text": "and when to escalate?"}]
+        follow = [
+            *first,
+            {"role": "assistant", "content": text},
+            {"role": "user", "content": parts},
+        ]
+        again = completion(rig.url, {"model": "oncall", "messages": follow}).json()
+        assert again["choices"][0]["message"]["content"].startswith("Escalate after 30 minutes")
+        prompt = rig.model.calls[-1]
+        assert any(QUESTION in str(m.content) for m in prompt[:-1]), "earlier turn in memory"
+        assert rig.store.groups_seen[-1] == ["oncall", "public", "sre"], "as alice"
+
+
+def test_streamed_completion_is_openai_chunks(tmp_path: Path) -> None:
+    with running_web(tmp_path, [SEV2_ANSWER], token_delay_s=0.01) as rig:
+        body = {"model": "oncall", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
+        with httpx.stream(
+            "POST", f"{rig.url}/v1/chat/completions", json=body, headers=AUTH, timeout=30
+        ) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            data = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert len({c["id"] for c in chunks}) == 1
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    text = "".join(d.get("content", "") for d in deltas)
+    assert text.startswith(SEV2_ANSWER) and "Sources:" in text
+    assert len(deltas) > 8, "streamed word by word"
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert finishes[-1] == "stop" and finishes.count("stop") == 1
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_pending_write_is_explained_not_run(tmp_path: Path) -> None:
+    with running_web(tmp_path, [ticket_call()]) as rig:
+        body = {"model": "oncall-deep", "messages": [{"role": "user", "content": "open a ticket"}]}
+        text = completion(rig.url, body).json()["choices"][0]["message"]["content"]
+        assert "`create_ticket`" in text and "needs approval" in text
+        assert rig.tool_calls == []
+
+
+def test_bad_requests_get_openai_shaped_errors(tmp_path: Path) -> None:
+    with running_web(tmp_path) as rig:
+        cases: list[tuple[Any, int, str]] = [
+            ({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}, 404,
+             "model_not_found"),
+            ({"messages": []}, 422, "invalid_request"),
+            ({"messages": [{"role": "user", "content": "  "}]}, 400, "invalid_messages"),
+            ({"messages": [{"role": "assistant", "content": "hello"}]}, 400, "invalid_messages"),
+            ({"messages": [{"role": "wizard", "content": "hi"}]}, 422, "invalid_request"),
+        ]  # fmt: skip
+        for body, status, code in cases:
+            r = completion(rig.url, body)
+            assert (r.status_code, r.json()["error"]["code"]) == (status, code), body
+            assert r.json()["error"]["message"]
+        r = httpx.post(
+            f"{rig.url}/v1/chat/completions", content=b"{nope", headers=AUTH | {
+                "content-type": "application/json"},
+        )  # fmt: skip
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed_json")
+        wrong_key = {"Authorization": "Bearer not-a-key"}
+        r = httpx.post(f"{rig.url}/v1/chat/completions", json=cases[0][0], headers=wrong_key)
+        assert (r.status_code, r.json()["error"]["type"]) == (401, "authentication_error")
+        assert rig.model.calls == []
