@@ -11,5 +11,6 @@ echo
 echo "Q: $question"
 .venv/bin/oncall ask "$question"
 echo
-# The agent calls get_oncall and get_service_status on the demo platform (oncall demo).
+# The internal-tools demo (oncall demo): the planning step calls get_oncall on the demo
+# platform; with the 0.5B default model the final answer is weak and slow (README).
 .venv/bin/oncall demo "Who is on call for payments and is it healthy?"
