@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from langgraph.types import interrupt
 
-from agent.identity import Principal
 from agent.state import Deps
+from oncall.core.identity import Principal
 
 APPROVAL_KIND = "tool_approval"
 Decision = Literal["approved", "rejected", "timeout", "superseded"]

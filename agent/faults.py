@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 
-from agent.errors import OncallError
+from oncall.core.errors import OncallError
 
 log = logging.getLogger(__name__)
 

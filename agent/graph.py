@@ -26,9 +26,7 @@ from langgraph.runtime import Runtime
 
 from agent.approvals import rejection_message, request_approvals
 from agent.citations import attribute
-from agent.errors import ToolError
 from agent.escalation import build_handover, wants_human
-from agent.llm import invoke_chat
 from agent.prompts import (
     ANSWER_NOW,
     DEEP_SYSTEM,
@@ -38,11 +36,13 @@ from agent.prompts import (
     wrap_document,
     wrap_tool_output,
 )
-from agent.redact import redact_text
 from agent.state import AgentState, Deps, ToolCallRecord
 from agent.tool_planning import plan_tool_calls
-from agent.toolcalls import MALFORMED, with_fallback_tool_calls, with_malformed_tool_calls
 from agent.tooling import TOOLS_BY_NAME, Tool, ToolOutput, execute_tool_call, tools_for
+from oncall.core.errors import ToolError
+from oncall.core.redact import redact_text
+from oncall.llm.client import invoke_chat
+from oncall.llm.toolcalls import MALFORMED, with_fallback_tool_calls, with_malformed_tool_calls
 from tools.search_docs import DocHit
 
 FOLLOW_UP_WORDS = 8  # a question this short after earlier turns is read with the last one
@@ -123,7 +123,7 @@ def plan(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     turn = _current_turn(state["messages"])
     budget_left = settings.max_deep_tokens - state["usage"]["completion_tokens"]
     may_call_tools = steps < settings.max_steps and budget_left > 0
-    model = deps.deep_model or deps.chat_model
+    model: Any = deps.deep_model or deps.chat_model
     messages: list[AnyMessage] = [SystemMessage(DEEP_SYSTEM), *history, *turn]
     offered = tools_for(deps)  # only what this asker may use
     if may_call_tools:

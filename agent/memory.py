@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from agent.errors import ConfigError
+from oncall.core.errors import ConfigError
 
 STATE_TYPES = [
     ("tools.search_docs", "DocHit"),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.service import Answer
+    from agent.answer import Answer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (

@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from agent.errors import ConfigError
+from oncall.core.errors import ConfigError
 
 Route = Literal["direct", "deep"]
 DEFAULT_ARTEFACT = Path(__file__).parent / "router_model.json"

@@ -6,46 +6,24 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from agent.answer import Answer
 from agent.approvals import PendingAction, pending_actions
-from agent.citations import Citation
 from agent.faults import best_effort, storage_errors
 from agent.graph import build_graph
-from agent.identity import Principal
 from agent.memory import serializer
 from agent.records import TurnRecorder
-from agent.redact import redact_text
-from agent.state import Deps, Handover, Route, ToolCallRecord
+from agent.state import Deps, Route
 from agent.streaming import AgentEvent, TurnEvents
-from tools.search_docs import DocHit
+from oncall.core.identity import Principal
+from oncall.core.redact import redact_text
 
 MAX_QUESTION_CHARS = 4000
-
-
-@dataclass
-class Answer:
-    question: str
-    text: str
-    citations: list[Citation]
-    hits: list[DocHit]
-    abstained: bool
-    thread_id: str = ""
-    route: Route = "direct"
-    route_reason: str = ""
-    route_confidence: float = 1.0
-    tool_calls: list[ToolCallRecord] = field(default_factory=list)
-    handover: Handover | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    usage: dict[str, int] = field(default_factory=dict)
-    turn_id: str | None = None
-    # A write action waiting for a human (agent/approvals.py): show it with Approve /
-    # Reject and answer with `Agent.resume`; `text` is empty until the turn completes.
-    pending: PendingAction | None = None
 
 
 class Agent:
@@ -205,7 +183,7 @@ class _Interrupts:
 
 
 def validate_question(question: str) -> str:
-    """The question, stripped, with any secret pasted into it cut (agent/redact.py) before
+    """The question, stripped, with any secret pasted into it cut (oncall/core/redact.py) before
     it is sent to the model or stored; empty and over-long questions raise `ValueError`."""
     question = question.strip()
     if not question:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
 from agent.citations import Citation
-from agent.identity import Principal
-from agent.redact import redact_text
+from agent.ports import CodeExecutor, PaperReading, RouteDecider, ToolCatalogue
 from agent.router import Route
-from agent.settings import AgentSettings, RetrievalSettings
 from ingest.embed import Embedder
 from ingest.store import DocStore
+from oncall.core.identity import Principal
+from oncall.core.redact import redact_text
+from oncall.core.settings import AgentSettings, RetrievalSettings
 from tools.search_docs import DocHit, search_docs
 
 __all__ = ["AgentState", "Deps", "Handover", "Route", "ToolCallRecord"]
@@ -68,32 +70,32 @@ class AgentState(TypedDict, total=False):
 class Deps:
     """Everything nodes need from outside, passed as LangGraph runtime context.
 
-    Built once per entry point by `agent.deps.build_deps`; tests build it from fakes.
+    Built once per entry point by `oncall.cli.compose.build_deps`; tests build it from fakes.
     """
 
     store: DocStore
     embedder: Embedder
-    chat_model: Any  # thinking off (DIRECT)
+    chat_model: BaseChatModel  # thinking off (DIRECT)
     retrieval: RetrievalSettings
-    deep_model: Any = None  # thinking on (DEEP); defaults to chat_model
-    router: Any = None  # agent.router.Router; None routes every question DIRECT
+    deep_model: BaseChatModel | None = None  # thinking on (DEEP); defaults to chat_model
+    router: RouteDecider | None = None  # None routes every question DIRECT
     agent: AgentSettings | None = None
     # Who asks this turn: `Agent.ask` passes a copy of Deps with the asker filled in, so
     # the identity (and any pass-through token) never enters checkpointed state.
     principal: Principal = field(default_factory=Principal.local)
     # Internal tools (tools.internal.Catalogue): the model sees the asker's permitted ones.
-    catalogue: Any = None
-    # tools.sandbox.PythonExecutor for run_python; None: the tool is not offered.
-    sandbox: Any = None
-    # tools.papers.PaperReader for summarize_paper; None: the tool is not offered.
-    papers: Any = None
+    catalogue: ToolCatalogue | None = None
+    # The sandbox for run_python; None: the tool is not offered.
+    sandbox: CodeExecutor | None = None
+    # The reader for summarize_paper; None: the tool is not offered.
+    papers: PaperReading | None = None
     # The conversation this turn belongs to (set by the `act` node from LangGraph's
     # execution info): it selects the conversation's sandbox kernel.
     thread_id: str = ""
     # Tool names the DEEP loop may offer (e.g. a Slack channel's `tools`); None: all.
     allowed_tools: frozenset[str] | None = None
     # Known secret values of this deployment (settings' SecretStr values, catalogue API
-    # keys; agent/redact.py): cut from retrieved text, tool output and answers.
+    # keys; oncall/core/redact.py): cut from retrieved text, tool output and answers.
     secrets: tuple[str, ...] = ()
 
     @property

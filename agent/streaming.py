@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, AIMessageChunk
 
 if TYPE_CHECKING:
-    from agent.service import Answer
+    from agent.answer import Answer
 
 # Nodes whose model output may be the answer the user reads.
 ANSWER_NODES = frozenset({"answer_direct", "plan"})
 # A DEEP step whose text starts like this is probably a tool call written as text (small
-# models, agent/toolcalls.py): its tokens are held back instead of flashing JSON at users.
+# models, oncall/llm/toolcalls.py): its tokens are held back instead of flashing JSON at users.
 _TOOL_CALL_STARTS = ("{", "[", "`", "<")
 
 

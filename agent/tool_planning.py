@@ -19,9 +19,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from agent.errors import OncallError
-from agent.llm import invoke_chat
 from agent.tooling import Tool
+from oncall.core.errors import OncallError
+from oncall.llm.client import invoke_chat
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.context_budget import deep_search_k
-from agent.errors import OncallError, ToolError
 from agent.state import Deps
+from oncall.core.errors import OncallError, ToolError
+from oncall.llm.context_budget import deep_search_k
 from tools.search_docs import DocHit
 
 
@@ -108,6 +108,8 @@ class SummarizePaperArgs(BaseModel):
 def _run_summarize_paper(deps: Deps, args: SummarizePaperArgs) -> ToolOutput:
     from tools.papers import report_hits, unsupported_numbers
 
+    if deps.papers is None:
+        raise ToolError("summarize_paper is not available here")
     try:
         report = deps.papers.read(
             args.papers, deps.chat_model, args.question, groups=deps.principal.read_groups
@@ -158,6 +160,8 @@ def _internal(tool: Any) -> Tool:
 
     def run(deps: Deps, args: BaseModel) -> ToolOutput:
         payload = args.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        if deps.catalogue is None:
+            raise ToolError(f"{tool.name} is not available here")
         return ToolOutput(deps.catalogue.call(tool.name, payload, deps.principal), [])
 
     return Tool(tool.name, tool.args_model, run, write=tool.write)

@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.deps import llm_endpoint, running_agent
 from agent.service import Agent, Answer
-from agent.settings import Settings
+from oncall.cli.compose import llm_endpoint, running_agent
+from oncall.core.settings import Settings
 
 MODES: dict[str, Any] = {"auto": None, "always-deep": "deep", "always-direct": "direct"}
 

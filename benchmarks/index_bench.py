@@ -21,7 +21,6 @@ import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from agent.settings import IngestSettings, Settings, StoreSettings  # noqa: E402
 from ingest.sparse import SparseVector  # noqa: E402
 from ingest.store import ChunkRecord, DocStore, FileRecord  # noqa: E402
+from oncall.core.settings import IngestSettings, Settings, StoreSettings  # noqa: E402
 
 DIM = 384
 VOCAB = 30_000

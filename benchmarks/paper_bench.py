@@ -1,6 +1,6 @@
 """Paper reading speed and number faithfulness with the real model.
 
-For each page count a paper PDF is generated (tests/paper_pdfs.py: sections, a table,
+For each page count a paper PDF is generated (oncall/testing/paper_pdfs.py: sections, a table,
 numbers in every sentence), then timed cold, with empty caches:
 
 - parse: PDF checks + pdfminer layout + structure (no LLM);
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,12 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # tests/paper_pdfs.py generates the PDFs
 
-from agent.deps import llm_endpoint  # noqa: E402
-from agent.llm import build_chat_model  # noqa: E402
-from agent.settings import Settings  # noqa: E402
-from tests.paper_pdfs import write_paper  # noqa: E402
+from oncall.cli.compose import llm_endpoint  # noqa: E402
+from oncall.core.settings import Settings  # noqa: E402
+from oncall.llm.client import build_chat_model  # noqa: E402
+from oncall.testing.paper_pdfs import write_paper  # noqa: E402
 from tools.papers import PaperReader, build_paper_reader, check_numbers  # noqa: E402
 from tools.papers.cache import content_hash  # noqa: E402
 from tools.papers.parse import parse_pdf  # noqa: E402

@@ -20,18 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from agent.settings import IngestSettings, Settings, StoreSettings  # noqa: E402
 from ingest.embed import SentenceTransformerEmbedder  # noqa: E402
 from ingest.pipeline import ingest_paths  # noqa: E402
 from ingest.store import DocStore  # noqa: E402
+from oncall.core.settings import IngestSettings, Settings, StoreSettings  # noqa: E402
 from tools.search_docs import search_docs  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "rhdh_docs"

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from agent.router import Router, load_router_artefact  # noqa: E402
-from agent.settings import Settings  # noqa: E402
 from ingest.embed import SentenceTransformerEmbedder  # noqa: E402
+from oncall.core.settings import Settings  # noqa: E402
 
 SETS = {"en": "routing_dev_en.jsonl", "zh": "routing_dev_zh.jsonl"}
 WARMUP = 10

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from agent.settings import SandboxSettings  # noqa: E402
+from oncall.core.settings import SandboxSettings  # noqa: E402
 from tools.sandbox import KernelPool, build_executor  # noqa: E402
 
 

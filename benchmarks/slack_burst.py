@@ -30,19 +30,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
 from agent.records import TurnRecorder  # noqa: E402
 from agent.service import Agent  # noqa: E402
-from agent.settings import AgentSettings, RetrievalSettings  # noqa: E402
 from agent.state import Deps  # noqa: E402
 from bots.slack.app import HttpServer, build_app, build_client, http_app  # noqa: E402
 from bots.slack.bot import SlackBot  # noqa: E402
 from bots.slack.config import ChannelConfig, ChannelsFile  # noqa: E402
 from bots.slack.store import SlackStore  # noqa: E402
-from tests.fake_slack import (  # noqa: E402
+from oncall.core.settings import AgentSettings, RetrievalSettings  # noqa: E402
+from oncall.testing.fake_slack import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
     event_body,
@@ -50,7 +49,7 @@ from tests.fake_slack import (  # noqa: E402
     signed_headers,
     start_fake_slack,
 )
-from tests.fakes import FakeStore, HashEmbedder, StreamingScriptedChatModel  # noqa: E402
+from oncall.testing.fakes import FakeStore, HashEmbedder, StreamingScriptedChatModel  # noqa: E402
 
 ANSWER = "Run kubectl rollout restart deployment/payments-api and watch the error rate [1]."
 DOCS = [{"text": "Restart the payments api: kubectl rollout restart deployment/payments-api.",

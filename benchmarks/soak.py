@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from langchain_core.language_models import BaseChatModel  # noqa: E402
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage  # noqa: E402
@@ -46,16 +45,16 @@ from agent.memory import open_checkpointer  # noqa: E402
 from agent.prompts import DEEP_SYSTEM  # noqa: E402
 from agent.records import TurnRecorder  # noqa: E402
 from agent.service import Agent  # noqa: E402
-from agent.settings import (  # noqa: E402
+from agent.state import Deps  # noqa: E402
+from ingest.pipeline import ingest_paths  # noqa: E402
+from ingest.store import DocStore  # noqa: E402
+from oncall.core.settings import (  # noqa: E402
     AgentSettings,
     IngestSettings,
     RetrievalSettings,
     StoreSettings,
 )
-from agent.state import Deps  # noqa: E402
-from ingest.pipeline import ingest_paths  # noqa: E402
-from ingest.store import DocStore  # noqa: E402
-from tests.fakes import HashEmbedder  # noqa: E402
+from oncall.testing.fakes import HashEmbedder  # noqa: E402
 
 HANDBOOK = REPO / "examples" / "handbook"
 QUESTIONS = REPO / "examples" / "handbook_questions.jsonl"

@@ -39,9 +39,9 @@ def agent_front(agent: Agent) -> Front:
 @contextlib.contextmanager
 def web_front(agent: Agent, data_dir: Path) -> Iterator[Front]:
     """The real web app on loopback, header auth (as behind an SSO proxy), `POST /api/ask`."""
-    from agent.settings import Settings, WebSettings
     from bots.web.app import create_app
     from bots.web.server import serve_in_thread
+    from oncall.core.settings import Settings, WebSettings
 
     settings = Settings(data_dir=data_dir, web=WebSettings(auth="header"))
     threads: dict[str, str] = {}  # soak conversation -> the server's thread id
@@ -75,7 +75,7 @@ class SlackFront:
         from bots.slack.bot import SlackBot
         from bots.slack.config import ChannelConfig, ChannelsFile
         from bots.slack.store import SlackStore
-        from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, start_fake_slack
+        from oncall.testing.fake_slack import BOT_TOKEN, SIGNING_SECRET, start_fake_slack
 
         self.fake, self._fake_server = start_fake_slack()
         channels = ChannelsFile.model_validate({"channels": {SLACK_CHANNEL: {"mode": "mention"}}})
@@ -90,7 +90,7 @@ class SlackFront:
         self._lock = threading.Lock()
 
     def ask(self, question: str, key: str, route: str | None) -> None:
-        from tests.fake_slack import event_body, mention_event, signed_headers
+        from oncall.testing.fake_slack import event_body, mention_event, signed_headers
 
         with self._lock:
             ts = f"{int(time.time())}.{next(self._ts):06d}"

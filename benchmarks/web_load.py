@@ -35,9 +35,8 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from tests.web_support import PASSWORDS, running_web  # noqa: E402
+from oncall.testing.web_support import PASSWORDS, running_web  # noqa: E402
 
 QUESTION = "How fast must SEV2 pages be acknowledged?"
 

@@ -16,10 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agent.identity import Principal
 from agent.router import Router
 from agent.service import Agent, Answer
-from agent.settings import RetrievalSettings
 from evals.dataset import EvalItem
 from evals.judge import Judge
 from evals.metrics import (
@@ -35,6 +33,8 @@ from evals.metrics import (
 from evals.retrieval import retrieve
 from ingest.embed import Embedder
 from ingest.store import DocStore
+from oncall.core.identity import Principal
+from oncall.core.settings import RetrievalSettings
 from tools.search_docs import DocHit
 
 HIT_KS = (1, 3, 5, 10)

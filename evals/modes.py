@@ -13,15 +13,18 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from agent.errors import OncallError
-from agent.settings import Settings
 from evals.runner import Evaluate
 from ingest.embed import Embedder
+from oncall.core.errors import OncallError
+from oncall.core.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.state import Deps
 
 Mode = Literal["retrieval", "routing", "full"]
 
@@ -33,6 +36,10 @@ class EvalOptions:
     judge: bool = False
     correct_threshold: float = 0.7
     seed: int = 0
+    # Full mode only: how to reach the LLM and build the agent's dependencies. The
+    # composition root (oncall.cli) passes its own; evals never builds them itself.
+    llm_endpoint: Callable[[Settings], contextlib.AbstractContextManager[str]] | None = None
+    build_deps: Callable[[Settings, str, Embedder], Deps] | None = None
 
 
 @contextlib.contextmanager
@@ -89,12 +96,15 @@ def _full(
     config: dict[str, Any],
     console: Console | None,
 ) -> Iterator[Evaluate]:
-    from agent.deps import build_deps, llm_endpoint
-    from agent.llm import build_chat_model
     from agent.service import Agent
     from evals.evaluators import FullEvaluator
     from evals.judge import Judge
     from evals.retrieval import index_fingerprint
+    from oncall.llm.client import build_chat_model
+
+    if options.llm_endpoint is None or options.build_deps is None:
+        raise ValueError("full mode needs EvalOptions.llm_endpoint and build_deps")
+    llm_endpoint, build_deps = options.llm_endpoint, options.build_deps
 
     config["llm"] = settings.llm.model_dump(mode="json", exclude={"api_key"})
     config["agent"] = settings.agent.model_dump(mode="json")

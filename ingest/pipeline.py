@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.errors import OncallError
-from agent.identity import PUBLIC_GROUP
-from agent.settings import IngestSettings
 from ingest.chunking import ChunkingConfig, chunk_blocks
 from ingest.discover import Found, SourceFile, discover_paths, discover_source
 from ingest.embed import Embedder
@@ -25,6 +22,9 @@ from ingest.partition import NotADocument, PartitionError, PartitionLimits, part
 from ingest.sources import SourceSpec
 from ingest.sparse import encode_document
 from ingest.store import ChunkRecord, DocStore, FileRecord
+from oncall.core.errors import OncallError
+from oncall.core.identity import PUBLIC_GROUP
+from oncall.core.settings import IngestSettings
 
 # Bump when partitioning or chunking changes what a file turns into: every file is then
 # re-indexed on the next sync, as if its content had changed.

@@ -26,8 +26,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from agent.errors import ConfigError
-from agent.identity import PUBLIC_GROUP
+from oncall.core.errors import ConfigError
+from oncall.core.identity import PUBLIC_GROUP
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _SECONDS = {"m": 60, "h": 3600, "d": 86400}

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import OncallError
-from agent.settings import StoreSettings
 from ingest.backends import Filter, IndexBackend, Match, PointData, SearchMode
 from ingest.sparse import SparseVector
+from oncall.core.errors import OncallError
+from oncall.core.settings import StoreSettings
 
 _ID_NAMESPACE = uuid.UUID("6f1d2b1e-8c43-4a55-9a0e-3e1f5c2d7a10")
 CHUNK, FILE = "chunk", "file"

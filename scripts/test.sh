@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# The one-way layers and no-cycle rules (pyproject.toml [tool.importlinter]).
+.venv/bin/lint-imports --no-cache
 
 # Run the tests with no network at all when this machine allows a private network
 # namespace (loopback only): proves nothing (spaCy, Hugging Face, unstructured) reaches out.

@@ -42,12 +42,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from agent import router
+from ingest.embed import SentenceTransformerEmbedder
+from oncall.core.settings import Settings
 
-from agent import router  # noqa: E402
-from agent.settings import Settings  # noqa: E402
-from ingest.embed import SentenceTransformerEmbedder  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SEED = 0
 FOLDS, REPEATS = 5, 3

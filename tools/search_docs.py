@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from agent.identity import PUBLIC_GROUP
 from ingest.backends import SearchMode
 from ingest.embed import Embedder
 from ingest.sparse import encode_query
 from ingest.store import DocStore, Hit
+from oncall.core.identity import PUBLIC_GROUP
 
 
 @dataclass(frozen=True)

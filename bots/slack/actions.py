@@ -12,11 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 from bots.slack import messages as msg
 from bots.slack.config import mention
+from bots.slack.question import Question
 
 if TYPE_CHECKING:
     from bots.slack.bot import SlackBot
 
 log = logging.getLogger(__name__)
+
+
+def on_click(bot: SlackBot, body: dict[str, Any]) -> None:
+    """A button click (block_actions payload), from the bolt listener after ack(): queued
+    on the bot's worker pool, so the listener returns at once."""
+    action = body["actions"][0]
+    bot.submit(handle_action, bot, action["action_id"], action.get("value", ""), body)
+    bot.count(action["action_id"])
+    bot.count("received")
 
 
 def handle_action(bot: SlackBot, action_id: str, ref: str, body: dict[str, Any]) -> None:
@@ -64,8 +74,6 @@ def _record(bot: SlackBot, ref: str, data: dict[str, Any], **changes: Any) -> No
 def _think_harder(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:
     """Ask the same question again in the thread, forced DEEP (tool loop, thinking on);
     once per answer, so a double click does not run it twice."""
-    from bots.slack.bot import Question
-
     if not data.get("question") or not bot.store.claim(f"deeper:{ref}"):  # atomic: once
         _tell(bot, data["channel"], user, "Already thinking harder on this.", data["thread_ts"])
         return
@@ -92,8 +100,6 @@ def _decide(
     bot: SlackBot, data: dict[str, Any], user: str, body: dict[str, Any], approved: bool
 ) -> None:
     """Approve or reject the thread's pending write, then post how the turn ended."""
-    from bots.slack.bot import Question
-
     channel, thread_ts = data["channel"], data["thread_ts"]
     policy = bot.channels.policy(channel)
     if policy.approvers is not None and user not in policy.approvers:

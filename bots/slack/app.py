@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from starlette.concurrency import run_in_threadpool
 
+from bots.slack.actions import on_click
 from bots.slack.bot import SlackBot
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,9 @@ def build_app(bot: SlackBot, signing_secret: str | None) -> App:
     app.event("message")(on_event)
 
     @app.action(re.compile(r"^oncall_"))
-    def on_click(ack: Any, body: dict[str, Any]) -> None:
+    def on_button(ack: Any, body: dict[str, Any]) -> None:
         ack()
-        bot.on_action(body)
+        on_click(bot, body)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The bot's behaviour, whatever transport delivers the events (HTTP or Socket Mode).
 
-Bolt listeners acknowledge first and then hand the event here; `on_event` / `on_action`
-only decide and enqueue (milliseconds), so the 3-second ack never waits for the agent.
+Bolt listeners acknowledge first and then hand the event here; `on_event` (and
+`actions.on_click` for buttons) only decide and enqueue (milliseconds), so the 3-second
+ack never waits for the agent.
 Answers run on a bounded worker pool, one turn at a time per Slack thread (LangGraph
 memory is per thread, and two overlapping turns in one thread would interleave).
 """
@@ -14,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from agent.state import AgentState, Handover, Route
 from bots.slack import messages as msg
 from bots.slack.config import ChannelConfig, ChannelPolicy, UserDirectory, mention
 from bots.slack.progress import StatusMessage, explain_failure
+from bots.slack.question import Question
 from bots.slack.store import SlackStore
 
 log = logging.getLogger(__name__)
@@ -33,20 +35,6 @@ log = logging.getLogger(__name__)
 WORKING = "eyes"  # reaction on the question while the agent works
 _ALLOWED_SUBTYPES = (None, "file_share", "thread_broadcast")
 _LOCK_STRIPES = 64
-
-
-@dataclass(frozen=True)
-class Question:
-    channel: str
-    user: str
-    text: str
-    ts: str  # the message asked
-    thread_ts: str  # its thread (the message itself when top-level)
-
-    @property
-    def thread_id(self) -> str:
-        """The LangGraph thread: one Slack thread is one conversation."""
-        return f"slack:{self.channel}:{self.thread_ts}"
 
 
 class SlackBot:
@@ -93,16 +81,9 @@ class SlackBot:
             self.count("duplicates")
         else:
             self.count("questions")
-            self._submit(self.answer, question, None)
+            self.submit(self.answer, question, None)
         self.count("received")  # last: once counted, the turn is queued (tests wait on it)
         return taken
-
-    def on_action(self, body: dict[str, Any]) -> None:
-        """A button click (block_actions payload)."""
-        action = body["actions"][0]
-        self._submit(self._act, action["action_id"], action.get("value", ""), body)
-        self.count(action["action_id"])
-        self.count("received")
 
     def count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -129,7 +110,7 @@ class SlackBot:
         top_level = question.thread_ts == ts
         return question if top_level or self.store.has_thread(question.thread_id) else None
 
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
         def run() -> None:
             try:
                 fn(*args)
@@ -250,13 +231,6 @@ class SlackBot:
 
     def contact(self, policy: ChannelPolicy) -> str:
         return policy.escalate_to or self.escalation_contact
-
-    # --- button clicks -----------------------------------------------------------------
-
-    def _act(self, action_id: str, ref: str, body: dict[str, Any]) -> None:
-        from bots.slack.actions import handle_action  # the click handlers live there
-
-        handle_action(self, action_id, ref, body)
 
     # --- Slack calls -------------------------------------------------------------------
 

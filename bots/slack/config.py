@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import ConfigError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError
+from oncall.core.identity import Principal
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agent.errors import OncallError
 from agent.streaming import AgentEvent
 from bots.slack.formatting import SECTION_CHARS, escape, to_mrkdwn
 from bots.slack.messages import Message, context, section, status_message
+from oncall.core.errors import OncallError
 
 log = logging.getLogger(__name__)
 

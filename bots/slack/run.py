@@ -9,13 +9,13 @@ from typing import Literal
 
 from slack_bolt import App
 
-from agent.errors import ConfigError
 from agent.service import Agent
-from agent.settings import Settings, SlackSettings
 from bots.slack.app import HttpServer, build_app, build_client, http_app, serve_socket_mode
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, UserDirectory
 from bots.slack.store import SlackStore
+from oncall.core.errors import ConfigError
+from oncall.core.settings import Settings, SlackSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from agent.identity import Principal
 from agent.streaming import event_json
 from bots.web.auth import SESSION_COOKIE, Authenticator
 from bots.web.chat import ChatService
@@ -29,6 +28,7 @@ from bots.web.schemas import (
     LoginRequest,
     Me,
 )
+from oncall.core.identity import Principal
 
 router = APIRouter(prefix="/api")
 

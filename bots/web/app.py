@@ -1,4 +1,4 @@
-"""`create_app(settings, agent=None)`: the FastAPI app behind `oncall serve`.
+"""`create_app(settings, agent)`: the FastAPI app behind `oncall serve`.
 
 The page (bots/web/static: one HTML, one JS, one CSS file, no build step, nothing from a
 CDN), the JSON API (/api), the OpenAI-compatible endpoint (/v1), health and readiness,
@@ -19,32 +19,30 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agent.service import Agent
-from agent.settings import Settings
 from bots.web import api, openai_compat
 from bots.web.auth import Authenticator
 from bots.web.chat import ChatService
 from bots.web.conversations import ConversationStore
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
 from bots.web.metrics import MetricsMiddleware, WebMetrics
+from oncall.core.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, agent: Agent | None = None) -> FastAPI:
-    """The web app. With `agent` (tests, `oncall serve`), the caller owns it and closes it;
-    without, the app builds the real one from `settings` at start-up and closes it at
-    shutdown (`uvicorn --factory`-style use). Configuration errors (users file, proxies)
-    raise here, before anything listens."""
+def create_app(settings: Settings, agent: Agent) -> FastAPI:
+    """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
+    closes. Configuration errors (users file, proxies) raise here, before anything
+    listens."""
     auth = Authenticator(settings.web)
     metrics = WebMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
-            owned = agent or stack.enter_context(_real_agent(settings))
             store = ConversationStore(settings.data_dir / "web.sqlite")
             stack.callback(store.close)
-            chat = ChatService(owned, store, metrics, settings.web.max_concurrent_chats)
+            chat = ChatService(agent, store, metrics, settings.web.max_concurrent_chats)
             stack.callback(chat.close)
             app.state.chat = chat
             yield
@@ -68,14 +66,6 @@ def create_app(settings: Settings, agent: Agent | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_service_routes(app)
     return app
-
-
-@contextlib.contextmanager
-def _real_agent(settings: Settings) -> Any:
-    from agent.deps import llm_endpoint, running_agent
-
-    with llm_endpoint(settings) as url, running_agent(settings, url) as agent:
-        yield agent
 
 
 def _add_service_routes(app: FastAPI) -> None:

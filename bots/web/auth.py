@@ -1,6 +1,6 @@
 """Who is asking, for the web chat: a login against a users file, or an SSO proxy's headers.
 
-Both modes end in the same `Principal` (agent/identity.py), whose groups decide which
+Both modes end in the same `Principal` (oncall/core/identity.py), whose groups decide which
 documents and tools the agent may use for this person. Nothing here trusts the browser:
 session cookies are HMAC-signed and expire, identity headers count only in header mode
 and only from the configured proxies.
@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from agent.errors import ConfigError
-from agent.identity import Principal
-from agent.settings import WebSettings
+from oncall.core.errors import ConfigError
+from oncall.core.identity import Principal
+from oncall.core.settings import WebSettings
 
 SESSION_COOKIE = "oncall_session"
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 advice for PBKDF2-HMAC-SHA256

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from agent.identity import Principal
 from agent.service import Agent, Answer, validate_question
 from agent.state import Route
 from agent.streaming import AgentEvent
@@ -24,6 +23,7 @@ from bots.web.conversations import ConversationStore
 from bots.web.guards import ApiError
 from bots.web.metrics import WebMetrics
 from bots.web.payloads import answer_payload
+from oncall.core.identity import Principal
 
 HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing idle streams
 

@@ -16,12 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from agent.errors import OncallError
 from bots.web.metrics import WebMetrics
+from oncall.core.errors import OncallError
 
 log = logging.getLogger(__name__)
 
-# Infrastructure failures (agent/errors.py codes) -> HTTP status. Unknown codes: 503.
+# Infrastructure failures (oncall/core/errors.py codes) -> HTTP status. Unknown codes: 503.
 STATUS_BY_CODE = {
     "llm_timeout": 504,
     "llm_unreachable": 503,

@@ -20,12 +20,12 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.identity import Principal
 from agent.state import Route
 from bots.web.api import SSE_HEADERS, Chat, User
 from bots.web.chat import ChatService
 from bots.web.guards import ApiError, error_body
 from bots.web.payloads import sources_footer
+from oncall.core.identity import Principal
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 MODELS: dict[str, Route | None] = {"oncall": None, "oncall-deep": "deep", "oncall-direct": "direct"}

@@ -15,11 +15,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent.service import Agent
-from agent.settings import Settings
 from bots.web.app import create_app
+from oncall.core.settings import Settings
 
 # Plain formatters: uvicorn's own access formatter re-reads the record's arguments, which
-# the log redaction (agent/redact.py) has already folded into the message.
+# the log redaction (oncall/core/redact.py) has already folded into the message.
 LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -16,7 +16,6 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from agent.errors import OncallError
 from ingest.backends import (
     DENSE,
     RRF_K,
@@ -27,6 +26,7 @@ from ingest.backends import (
     StoredPoint,
 )
 from ingest.sparse import SparseVector
+from oncall.core.errors import OncallError
 
 # Payload fields filtered on at query or sync time; indexing them keeps filters O(matches).
 INDEXED_FIELDS = ("acl", "source", "version", "kind", "source_name")

@@ -14,11 +14,11 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from agent.errors import OncallError
-from agent.settings import StoreSettings
 from ingest.backends import DENSE, RRF_K, SPARSE, Filter, PointData, SearchMode, StoredPoint
 from ingest.backends.edge import INDEXED_FIELDS
 from ingest.sparse import SparseVector
+from oncall.core.errors import OncallError
+from oncall.core.settings import StoreSettings
 
 _UPSERT_BATCH = 256
 

@@ -1,6 +1,6 @@
 """Caps that keep one hostile or broken file from eating the ingest worker.
 
-The defaults live here, once; `agent.settings.IngestSettings` exposes the same fields (a
+The defaults live here, once; `oncall.core.settings.IngestSettings` exposes the same fields (a
 unit test keeps both in step) and `PartitionLimits.from_settings` carries them over.
 """
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from oncall.testing.web_support import PASSWORDS, TICKET, WebRig, running_web, ticket_call
 from tests.conftest import REPO
-from tests.web_support import PASSWORDS, TICKET, WebRig, running_web, ticket_call
 
 # Markdown, a code block and markup that must stay text (the page escapes it).
 FIRST_ANSWER = (

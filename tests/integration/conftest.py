@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import Settings, StoreSettings
 from ingest.embed import SentenceTransformerEmbedder
 from ingest.pipeline import IngestReport, ingest_paths
 from ingest.store import DocStore
+from oncall.core.settings import Settings, StoreSettings
 from tests.conftest import HANDBOOK
 
 

@@ -16,13 +16,13 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from agent.errors import OncallError
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.errors import OncallError
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 
 DOC = {"text": "Roll back payments-api with lfctl rollback payments-api.", "doc_id": "rb"}
 

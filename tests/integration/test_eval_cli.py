@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
 from ingest.pipeline import IngestReport
+from oncall.cli.main import app
 from tests.conftest import HANDBOOK_QUESTIONS
 
 runner = CliRunner()

@@ -27,21 +27,21 @@ import pytest
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.errors import ConfigError, OncallError
-from agent.llm import build_chat_model
 from agent.memory import open_checkpointer
 from agent.service import Agent
-from agent.settings import (
+from agent.state import Deps
+from ingest.store import DocStore
+from oncall.core.errors import ConfigError, OncallError
+from oncall.core.settings import (
     AgentSettings,
     LLMSettings,
     RetrievalSettings,
     SandboxSettings,
     StoreSettings,
 )
-from agent.state import Deps
-from ingest.store import DocStore
+from oncall.llm.client import build_chat_model
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tests.conftest import REPO
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tests.integration.fault_llm import Behaviour, FaultyLLM
 
 DOC = {

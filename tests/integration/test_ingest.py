@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import IngestSettings, StoreSettings
 from ingest.embed import SentenceTransformerEmbedder
 from ingest.partition import partition_file
 from ingest.pipeline import IngestReport, ingest_paths
 from ingest.store import DocStore
+from oncall.core.settings import IngestSettings, StoreSettings
 from tests.conftest import HANDBOOK
 
 

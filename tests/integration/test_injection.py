@@ -28,22 +28,22 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from agent.errors import ConfigError
-from agent.identity import Principal
 from agent.prompts import DEEP_SYSTEM, DIRECT_SYSTEM
-from agent.redact import contains_secret
 from agent.service import Agent, Answer
-from agent.settings import (
+from agent.state import Deps
+from ingest.pipeline import IngestReport, ingest_paths
+from ingest.store import DocStore
+from oncall.core.errors import ConfigError
+from oncall.core.identity import Principal
+from oncall.core.redact import contains_secret
+from oncall.core.settings import (
     AgentSettings,
     IngestSettings,
     RetrievalSettings,
     SandboxSettings,
     StoreSettings,
 )
-from agent.state import Deps
-from ingest.pipeline import IngestReport, ingest_paths
-from ingest.store import DocStore
-from tests.fakes import HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import HashEmbedder, ScriptedChatModel, fake_catalogue
 
 HOSTILE = Path(__file__).parent / "hostile_docs"
 RESTRICTED_MARK = "CONFIDENTIAL-MERGER-7731"

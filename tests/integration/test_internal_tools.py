@@ -18,13 +18,13 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from agent.demo import DEMO_CATALOGUE, DEMO_DIR, DemoPlatform, demo_platform
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.cli.demo import DEMO_CATALOGUE, DEMO_DIR, DemoPlatform, demo_platform
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tools.internal import Catalogue, load_catalogue, openapi
 from tools.internal.catalogue import McpTarget
 from tools.internal.mcp_client import McpConnection

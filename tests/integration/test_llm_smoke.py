@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.deps import build_deps
-from agent.errors import OncallError
-from agent.local_llm import LlamaServer, embedded_server, port_is_free
 from agent.service import answer_question
-from agent.settings import AgentSettings, EmbeddedLLMSettings, LLMSettings, Settings
 from ingest.pipeline import IngestReport
+from oncall.cli.compose import build_deps
+from oncall.core.errors import OncallError
+from oncall.core.settings import AgentSettings, EmbeddedLLMSettings, LLMSettings, Settings
+from oncall.llm.embedded import LlamaServer, embedded_server, port_is_free
 
 
 def free_port() -> int:
@@ -81,7 +81,7 @@ def test_real_graph_direct_and_deep(
     server: LlamaServer, handbook_index: tuple[Path, IngestReport]
 ) -> None:
     """The full graph (router, DIRECT, DEEP loop, memory) on the real model and index."""
-    from agent.deps import running_agent
+    from oncall.cli.compose import running_agent
 
     # Bounded so a 2-core CI box finishes in minutes: two model calls at most for DEEP,
     # short answers, and a generous timeout in case the machine is busy.

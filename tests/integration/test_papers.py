@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.settings import IngestSettings, PapersSettings, StoreSettings
 from ingest.pipeline import ingest_paths
 from ingest.store import DocStore
-from tests.fake_arxiv import ArxivPaper, FakeArxiv, Route, fake_arxiv
-from tests.fakes import HashEmbedder, ScriptedChatModel
-from tests.paper_pdfs import ABSTRACT, AUTHORS, TITLE, write_paper
+from oncall.cli.main import app
+from oncall.core.settings import IngestSettings, PapersSettings, StoreSettings
+from oncall.testing.fake_arxiv import ArxivPaper, FakeArxiv, Route, fake_arxiv
+from oncall.testing.fakes import HashEmbedder, ScriptedChatModel
+from oncall.testing.paper_pdfs import ABSTRACT, AUTHORS, TITLE, write_paper
 from tools.papers import PaperError, PaperReader, check_numbers
 from tools.papers.parse import parse_pdf
 
@@ -222,7 +222,7 @@ def test_cli_reads_the_server_context_and_caps_generation(
 ) -> None:
     """Against an OpenAI-compatible server (the vLLM contract fake): the context length it
     reports picks single pass or map-reduce, and each call carries its own token cap."""
-    from tests.fake_vllm import FakeVLLM
+    from oncall.testing.fake_vllm import FakeVLLM
 
     with FakeVLLM(max_model_len=n_ctx) as server:
         server.enqueue(*[NOTES_REPLY] * 40)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.settings import SandboxSettings
+from oncall.core.errors import ConfigError
+from oncall.core.settings import SandboxSettings
 from tests.conftest import REPO
 from tools.sandbox import KernelPool, build_executor
 from tools.sandbox.result import ExecutionResult

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.settings import SandboxSettings
 from agent.tooling import execute_tool_call
-from tests.fakes import ScriptedChatModel
+from oncall.core.errors import ConfigError
+from oncall.core.settings import SandboxSettings
+from oncall.testing.fakes import ScriptedChatModel
 from tests.unit.test_agent_loop import deps_for
 from tools.sandbox import KernelPool, build_executor
 

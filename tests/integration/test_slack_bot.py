@@ -1,6 +1,6 @@
 """The Slack bot end to end: the real bolt app served over HTTP by uvicorn, driven with
 signed requests exactly as Slack sends them, against a fake Slack Web API on loopback that
-records every call (tests/fake_slack.py). The agent is real (graph, memory, recorder,
+records every call (oncall/testing/fake_slack.py). The agent is real (graph, memory, recorder,
 approvals) over a scripted model and a fake store, so no LLM runs."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage
 
-from agent.errors import OncallError
 from agent.records import TurnRecorder
 from agent.router import RouteDecision
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
 from bots.slack import messages as msg
 from bots.slack.app import HttpServer, build_app, build_client, http_app
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, ChannelsFile, UserDirectory, UsersFile
 from bots.slack.store import SlackStore
-from tests.fake_slack import (
+from oncall.core.errors import OncallError
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fake_slack import (
     BOT_TOKEN,
     SIGNING_SECRET,
     FakeSlack,
@@ -38,7 +38,7 @@ from tests.fake_slack import (
     post_signed,
     start_fake_slack,
 )
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 
 DOCS = [
     {"text": "Restart the payments api: kubectl rollout restart deployment/payments-api.",

@@ -19,13 +19,19 @@ from websockets.sync.server import ServerConnection, serve
 
 from agent.records import TurnRecorder
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
 from bots.slack.app import build_app, build_client, socket_mode_handler
 from bots.slack.bot import SlackBot
 from bots.slack.store import SlackStore
-from tests.fake_slack import APP_TOKEN, BOT_TOKEN, event_body, mention_event, start_fake_slack
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fake_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    event_body,
+    mention_event,
+    start_fake_slack,
+)
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 
 DOC = {"text": "Restart the payments api with kubectl rollout restart.", "doc_id": "runbook.md",
        "title": "Runbook", "section": "", "source": "/docs/runbook.md"}  # fmt: skip

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import OncallError
-from agent.settings import StoreSettings
 from ingest.backends import PointData
 from ingest.sparse import encode_document, encode_query
 from ingest.store import ChunkRecord, DocStore, FileRecord
-from tests.fakes import HashEmbedder
+from oncall.core.errors import OncallError
+from oncall.core.settings import StoreSettings
+from oncall.testing.fakes import HashEmbedder
 
 EMB = HashEmbedder()
 

@@ -11,12 +11,12 @@ from typing import ClassVar
 
 import pytest
 
-from agent.settings import IngestSettings, StoreSettings
 from ingest.pipeline import sync_source
 from ingest.sources import SourceSpec
 from ingest.sparse import encode_query
 from ingest.store import DocStore
-from tests.fakes import HashEmbedder
+from oncall.core.settings import IngestSettings, StoreSettings
+from oncall.testing.fakes import HashEmbedder
 
 EMB = HashEmbedder()
 

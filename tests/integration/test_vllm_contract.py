@@ -1,4 +1,4 @@
-"""The client's requests against vLLM's request contract (tests/fake_vllm.py on loopback):
+"""The client's requests against vLLM's request contract (oncall/testing/fake_vllm.py on loopback):
 thinking toggle, tools, streaming, usage accounting, a whole DEEP run, the context budget
 read from /v1/models, and the launcher's process handling with a stand-in `vllm`."""
 
@@ -14,16 +14,22 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 
-from agent.context_budget import fit_agent_settings, server_context_tokens
-from agent.errors import OncallError
-from agent.llm import build_chat_model, invoke_chat
 from agent.service import Agent
-from agent.settings import AgentSettings, LLMSettings, RetrievalSettings, Settings, VLLMSettings
 from agent.state import Deps
 from agent.tooling import TOOLS
-from agent.vllm_serve import VllmServer
-from tests.fake_vllm import FakeVLLM, Reply
-from tests.fakes import FakeStore, HashEmbedder
+from oncall.core.errors import OncallError
+from oncall.core.settings import (
+    AgentSettings,
+    LLMSettings,
+    RetrievalSettings,
+    Settings,
+    VLLMSettings,
+)
+from oncall.llm.client import build_chat_model, invoke_chat
+from oncall.llm.context_budget import fit_agent_settings, server_context_tokens
+from oncall.llm.vllm_serve import VllmServer
+from oncall.testing.fake_vllm import FakeVLLM, Reply
+from oncall.testing.fakes import FakeStore, HashEmbedder
 from tests.unit.test_graph import CHUNKS
 
 QWEN3 = LLMSettings(model="local", supports_thinking=True, max_tokens=256, seed=7, max_retries=0)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web_support import (
+from oncall.testing.web_support import (
     PASSWORDS,
     SEV2_ANSWER,
     TICKET,

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.web_support import ALICE_API_KEY, SEV2_ANSWER, running_web, ticket_call
+from oncall.testing.web_support import ALICE_API_KEY, SEV2_ANSWER, running_web, ticket_call
 
 QUESTION = "How fast must SEV2 pages be acknowledged?"
 AUTH = {"Authorization": f"Bearer {ALICE_API_KEY}"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage
 
-from agent.identity import Principal
 from agent.service import Agent
-from agent.settings import RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.identity import Principal
+from oncall.core.settings import RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 
 SECRET = {
     "doc_id": "hr/payroll",

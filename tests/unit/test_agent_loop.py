@@ -14,9 +14,9 @@ from agent.memory import open_checkpointer
 from agent.prompts import ANSWER_NOW, NOT_IN_DOCS
 from agent.records import TurnRecorder
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tests.unit.test_graph import CHUNKS
 
 

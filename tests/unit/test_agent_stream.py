@@ -9,10 +9,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 
-from agent.identity import Principal
 from agent.streaming import TurnEvents
 from bots.web.payloads import answer_payload, sources_footer
-from tests.web_support import SEV2_ANSWER, TICKET, build_agent, ticket_call
+from oncall.core.identity import Principal
+from oncall.testing.web_support import SEV2_ANSWER, TICKET, build_agent, ticket_call
 
 ALICE = Principal("alice", frozenset({"oncall"}), "Alice")
 QUESTION = "How fast must SEV2 pages be acknowledged?"

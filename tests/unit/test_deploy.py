@@ -10,8 +10,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from agent.settings import LLMSettings, Settings, VLLMSettings
-from agent.vllm_serve import build_vllm_command
+from oncall.core.settings import LLMSettings, Settings, VLLMSettings
+from oncall.llm.vllm_serve import build_vllm_command
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"
@@ -118,4 +118,4 @@ def test_every_oncall_variable_is_a_real_setting() -> None:
     oncall = sorted(n for n in names if n.startswith("ONCALL_"))
     assert oncall, "found no settings at all"
     unknown = [n for n in oncall if not _setting_exists(n)]
-    assert not unknown, f"not fields of agent/settings.py: {unknown}"
+    assert not unknown, f"not fields of oncall/core/settings.py: {unknown}"

@@ -9,12 +9,12 @@ import pytest
 from agent.prompts import NOT_IN_DOCS
 from agent.router import RouteDecision
 from agent.service import Agent
-from agent.settings import RetrievalSettings
 from agent.state import Deps
 from evals.dataset import EvalItem
 from evals.evaluators import FullEvaluator, RetrievalEvaluator, RoutingEvaluator
 from evals.judge import Judge
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.settings import RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tests.unit.test_graph import CHUNKS
 
 ROLLBACK = EvalItem(

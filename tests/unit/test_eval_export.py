@@ -13,9 +13,7 @@ from agent.citations import Citation
 from agent.prompts import DEEP_SYSTEM, DIRECT_SYSTEM
 from agent.records import TurnRecorder
 from agent.service import Answer
-from agent.settings import Settings
 from agent.state import Handover, ToolCallRecord
-from evals.cli import eval_app
 from evals.dataset import parse_item
 from evals.export import (
     Feedback,
@@ -25,6 +23,8 @@ from evals.export import (
     to_eval_items,
     to_preference_pairs,
 )
+from oncall.cli.eval_cmd import eval_app
+from oncall.core.settings import Settings
 from tools.search_docs import DocHit
 
 

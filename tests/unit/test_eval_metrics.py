@@ -27,7 +27,7 @@ from evals.metrics import (
     tool_choice_accuracy,
     tool_choice_correct,
 )
-from tests.fakes import ScriptedChatModel
+from oncall.testing.fakes import ScriptedChatModel
 
 
 def test_gold_match_accepts_stems_doc_ids_and_paths() -> None:

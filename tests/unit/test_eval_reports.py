@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from evals.cli import eval_app
 from evals.compare import compare, load_summary, regressions, warnings
 from evals.report import render_report
 from evals.summary import metric_direction, summarize
+from oncall.cli.eval_cmd import eval_app
 
 ROWS: list[dict[str, Any]] = [
     {"id": "a", "category": "plugins", "language": "en", "question": "q1", "error": None,

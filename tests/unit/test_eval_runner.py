@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.errors import OncallError
 from evals.dataset import EvalItem
 from evals.runner import RESULTS, item_key, run_items
+from oncall.core.errors import OncallError
 
 ITEMS = [EvalItem(id=f"q{i}", question=f"question {i}", category="c") for i in range(6)]
 CONFIG = {"mode": "retrieval", "index": "abc"}

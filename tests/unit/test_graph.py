@@ -7,13 +7,13 @@ from typing import Any
 import openai
 import pytest
 
-from agent.errors import OncallError
 from agent.graph import covers_question
 from agent.prompts import NOT_IN_DOCS
 from agent.service import answer_question
-from agent.settings import RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.core.errors import OncallError
+from oncall.core.settings import RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
 from tools.search_docs import DocHit
 
 CHUNKS = [

@@ -12,13 +12,13 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
 from agent.approvals import pending_text
-from agent.identity import Principal
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.core.identity import Principal
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 
 ALICE = Principal("alice", frozenset({"oncall"}), "Alice")
 TICKET = {"title": "payments-api 5xx spike", "severity": "sev2"}

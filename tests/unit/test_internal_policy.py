@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
 from agent.tooling import execute_tool_call, tools_for
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 from tests.unit.test_graph import CHUNKS
 from tools.internal.audit import REDACTED, AuditEntry, AuditLog, redact
 from tools.internal.catalogue import read_config

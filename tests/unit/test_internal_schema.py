@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
 from tests.conftest import REPO
 from tools.internal import openapi
 from tools.internal.catalogue import expand

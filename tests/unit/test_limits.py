@@ -12,9 +12,9 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from agent.prompts import clip_middle, defuse, wrap_document
 from agent.service import MAX_QUESTION_CHARS, Agent, validate_question
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 
 DOC = {
     "text": "Payments on-call: the payments team owns payments-api; page them for 5xx.",

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from agent import local_llm
-from agent.errors import OncallError
-from agent.local_llm import PackagedModel, ensure_model_file, find_llama_server
+from oncall.core.errors import OncallError
+from oncall.llm import embedded as local_llm
+from oncall.llm.embedded import PackagedModel, ensure_model_file, find_llama_server
 
 PARTS = [b"GGUF-part-one|", b"part-two|", b"part-three"]
 
@@ -125,7 +125,7 @@ def test_missing_llama_server_package_gives_install_advice(monkeypatch: pytest.M
 
 
 def test_server_command_binds_loopback_with_jinja(tmp_path: Path) -> None:
-    from agent.settings import EmbeddedLLMSettings
+    from oncall.core.settings import EmbeddedLLMSettings
 
     server = local_llm.LlamaServer(
         EmbeddedLLMSettings(port=9123), tmp_path / "m.gguf", tmp_path / "log"

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.errors import ToolError
-from agent.settings import PapersSettings, RetrievalSettings
 from agent.state import Deps
 from agent.tooling import execute_tool_call, tools_for
-from tests.fakes import HashEmbedder, ScriptedChatModel
+from oncall.core.errors import ToolError
+from oncall.core.settings import PapersSettings, RetrievalSettings
+from oncall.testing.fakes import HashEmbedder, ScriptedChatModel
 from tools.papers import PaperError, PaperReader, check_numbers
 from tools.papers.fetch import Fetcher, arxiv_id, parse_atom_entry, require_pdf
 from tools.papers.model import Paper, Paragraph, Section, Table
@@ -271,7 +271,7 @@ def test_deep_loop_calls_summarize_paper_and_cites_the_notes(
     from langchain_core.messages import AIMessage
 
     from agent.service import Agent
-    from tests.fakes import FakeStore
+    from oncall.testing.fakes import FakeStore
 
     reader = PaperReader(PapersSettings(), tmp_path, context_tokens=4096)
     monkeypatch.setattr(reader, "load", lambda ref, groups=(), allow_local=False: sample_paper())

@@ -9,10 +9,10 @@ import zipfile
 
 import pytest
 
-from agent.settings import IngestSettings
 from ingest.formats.base import PartitionError
 from ingest.formats.guards import decode_text, inspect_zip, require_members
 from ingest.formats.limits import DEFAULT_LIMITS, PartitionLimits
+from oncall.core.settings import IngestSettings
 
 TEXT = "Runbook: Kafka consumer lag\n\nSkip exactly one message, then watch the lag.\n"
 

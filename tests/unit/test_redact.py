@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from agent import redact as redact_module
-from agent.identity import Principal
 from agent.records import TurnRecorder
-from agent.redact import (
+from agent.service import Agent
+from agent.state import Deps
+from oncall.core import redact as redact_module
+from oncall.core.identity import Principal
+from oncall.core.redact import (
     REDACTED,
     contains_secret,
     install_log_redaction,
@@ -25,10 +27,8 @@ from agent.redact import (
     redact_text,
     secret_values,
 )
-from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings, Settings
-from agent.state import Deps
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.core.settings import AgentSettings, RetrievalSettings, Settings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 
 SLACK = "xoxb-2741963145-5830712951-QnT4kL9sVbW2xYz8"
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.errors import ConfigError
 from agent.router import (
     DEFAULT_ARTEFACT,
     HAND_FEATURES,
@@ -24,6 +23,7 @@ from agent.router import (
     feature_vector,
     load_router_artefact,
 )
+from oncall.core.errors import ConfigError
 
 DIM = 384
 

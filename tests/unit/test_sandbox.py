@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from agent.errors import ConfigError, OncallError
 from agent.memory import open_checkpointer
 from agent.service import Agent
-from agent.settings import SandboxSettings
 from agent.tooling import execute_tool_call, tools_for
-from tests.fakes import ScriptedChatModel
+from oncall.core.errors import ConfigError, OncallError
+from oncall.core.settings import SandboxSettings
+from oncall.testing.fakes import ScriptedChatModel
 from tests.unit.test_agent_loop import deps_for
 from tools.sandbox import isolation
 from tools.sandbox.isolation import Isolation, Limits, bwrap_argv, kernel_env

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from agent.settings import Settings
+from oncall.core.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +112,7 @@ def test_env_example_is_valid_and_matches_the_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The documented example must load, and every value it sets must equal the default,
-    # so the file cannot drift from agent/settings.py unnoticed.
+    # so the file cannot drift from oncall/core/settings.py unnoticed.
     from tests.conftest import REPO
 
     for name in list(os.environ):

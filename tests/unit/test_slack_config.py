@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.errors import ConfigError, OncallError
-from agent.settings import SlackSettings
 from agent.streaming import AgentEvent
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, UserDirectory, UsersFile, mention
 from bots.slack.progress import StatusMessage, explain_failure
 from bots.slack.run import choose_mode, with_env_fallback
 from bots.slack.store import SlackStore
+from oncall.core.errors import ConfigError, OncallError
+from oncall.core.settings import SlackSettings
 
 
 def write(tmp_path: Path, text: str) -> Path:

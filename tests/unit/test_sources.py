@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
 from ingest.sources import SyncState, load_registry
+from oncall.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sources.yaml"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from agent.identity import Principal
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings
 from agent.state import Deps
 from agent.tool_planning import parse_plan, plan_schema
 from agent.tooling import tools_for
-from tests.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.core.identity import Principal
+from oncall.core.settings import AgentSettings, RetrievalSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
 from tests.unit.test_graph import CHUNKS
 
 

@@ -11,15 +11,15 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.context_budget import (
+from oncall.cli.main import app
+from oncall.core.errors import ConfigError
+from oncall.core.settings import AgentSettings, LLMSettings, Settings, VLLMSettings
+from oncall.llm.context_budget import (
     context_budget_chars,
     deep_search_k,
     parse_context_tokens,
 )
-from agent.errors import ConfigError
-from agent.settings import AgentSettings, LLMSettings, Settings, VLLMSettings
-from agent.vllm_serve import build_vllm_command, find_vllm, yarn_overrides
+from oncall.llm.vllm_serve import build_vllm_command, find_vllm, yarn_overrides
 
 COMMON = [
     "--served-model-name", "local",

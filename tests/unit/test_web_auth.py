@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from agent.errors import ConfigError
-from agent.settings import WebSettings
 from bots.web.auth import (
     SESSION_COOKIE,
     Authenticator,
@@ -18,8 +16,10 @@ from bots.web.auth import (
     load_users,
     verify_password,
 )
+from oncall.core.errors import ConfigError
+from oncall.core.settings import WebSettings
+from oncall.testing.web_support import ALICE_API_KEY, PASSWORDS, write_users
 from tests.conftest import REPO
-from tests.web_support import ALICE_API_KEY, PASSWORDS, write_users
 
 
 def test_password_hash_round_trip_and_tampering() -> None:

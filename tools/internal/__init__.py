@@ -1,7 +1,7 @@
 """Internal-tool dispatch: company tools from OpenAPI specs and MCP servers, governed by
 a YAML catalogue (permissions, auth, read/write, timeout, rate limit) and audited.
 
-`load_catalogue(path, env, data_dir)` is called once per entry point (agent/deps.py); the
+`load_catalogue(path, env, data_dir)` is called once per entry point (oncall/cli/compose.py); the
 agent offers each asker only `catalogue.permitted(principal)` and asks a human before any
 `write` tool runs.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from agent.errors import ConfigError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError
+from oncall.core.identity import Principal
 from tools.internal import mcp_client, openapi
 from tools.internal.audit import AuditLog, redact
 from tools.internal.catalogue import (

@@ -2,7 +2,7 @@
 
 Every call the agent makes on behalf of someone (and every write that was rejected, timed
 out or was refused) is appended with who asked, which tool, the arguments with secrets
-redacted (agent/redact.py: sensitive keys, known secrets, secret-shaped strings), the
+redacted (oncall/core/redact.py: sensitive keys, known secrets, secret-shaped strings), the
 outcome and the latency. JSONL because it is append-only, greppable and ships
 to any log pipeline as is; writes are serialised by a lock and flushed per line, so a crash
 loses at most the line being written.
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.redact import REDACTED, SENSITIVE_KEY, redact
+from oncall.core.redact import REDACTED, SENSITIVE_KEY, redact
 
 Status = Literal[
     "ok",

@@ -31,8 +31,8 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
 from tools.internal.audit import AuditEntry, AuditLog, Status
 from tools.internal.policy import (
     DEFAULT_POLICY,

@@ -17,8 +17,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
 from tools.internal.catalogue import Invoke, McpTarget, ToolSpec
 from tools.internal.policy import ResolvedAuth
 from tools.internal.schema import SchemaConverter

@@ -19,8 +19,8 @@ from urllib.parse import quote, urljoin
 import httpx
 import yaml
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import Principal
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import Principal
 from tools.internal.catalogue import Invoke, ToolSpec
 from tools.internal.policy import ResolvedAuth
 from tools.internal.schema import SchemaConverter, python_name

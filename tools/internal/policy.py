@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.errors import ConfigError, ToolError
-from agent.identity import PUBLIC_GROUP, Principal
+from oncall.core.errors import ConfigError, ToolError
+from oncall.core.identity import PUBLIC_GROUP, Principal
 
 Access = Literal["read", "write"]
 

@@ -10,7 +10,7 @@ cached by content hash (.cache). `build_paper_reader(settings, base_url)` is the
 
 from __future__ import annotations
 
-from agent.settings import Settings
+from oncall.core.settings import Settings
 from tools.papers.model import PaperAnswer, PaperError, PaperNotes, PaperReport
 from tools.papers.numbers import NumberCheck, check_numbers
 from tools.papers.reader import PaperReader
@@ -34,7 +34,7 @@ __all__ = [
 def build_paper_reader(settings: Settings, base_url: str | None) -> PaperReader:
     """A reader whose context budget is, in order: `papers.context_tokens`, what the server
     at `base_url` reports (asked on first use), the embedded server's context size."""
-    from agent.context_budget import server_context_tokens
+    from oncall.llm.context_budget import server_context_tokens
 
     fallback = settings.llm.embedded.context_size
 

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import httpx
 from defusedxml import ElementTree
 
-from agent.settings import PapersSettings
+from oncall.core.settings import PapersSettings
 from tools.papers.model import PaperError
 
 USER_AGENT = "oncall-agent/0.1 (summarize_paper; internal developer-knowledge agent)"

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.settings import StoreSettings
 from ingest.store import DocStore, FileRecord
+from oncall.core.settings import StoreSettings
 from tools.papers.model import Paper, PaperError, Paragraph, Section
 
 _LOOKUP_FIELDS = ("source", "version", "title", "chunk_index")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agent.errors import OncallError
+from oncall.core.errors import OncallError
 
 
 class PaperError(OncallError):

@@ -1,7 +1,7 @@
 """Reading notes on a paper: one pass when it fits the model's context, map-reduce when not.
 
 The budget comes from the server's context length (`ContextBudget`): what is left after
-the generated tokens and the fixed prompt, at agent/context_budget.py's conservative
+the generated tokens and the fixed prompt, at oncall/llm/context_budget.py's conservative
 characters-per-token rate. A paper whose passages fit is read in one call. A longer one is
 read section by section (map: a few bullet notes per batch of passages, each with its
 cite), the notes merged again while they exceed the budget (collapse), then turned into
@@ -22,9 +22,9 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agent.context_budget import CHARS_PER_TOKEN
-from agent.llm import invoke_chat
-from agent.settings import PapersSettings
+from oncall.core.settings import PapersSettings
+from oncall.llm.client import invoke_chat
+from oncall.llm.context_budget import CHARS_PER_TOKEN
 from tools.papers.model import Paper, PaperNotes
 from tools.papers.passages import Passage, pack, paper_passages, shrink
 from tools.papers.replies import parse_notes, to_points

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.settings import PapersSettings
+from oncall.core.settings import PapersSettings
 from tools.papers.model import Paper, PaperAnswer, PaperNotes
 from tools.papers.notes import ContextBudget, LLMCalls
 from tools.papers.numbers import SourceNumbers

@@ -1,6 +1,6 @@
 """`PaperReader`: look a paper up, parse it, and make notes and answers, all cached.
 
-One reader is built per entry point (agent/deps.py for the agent's `summarize_paper` tool,
+One reader is built per entry point (oncall/cli/compose.py for the agent's `summarize_paper` tool,
 the `oncall paper` command); the model is passed per call so the same reader serves any
 chat model. A reference is tried as, in order: an arXiv id or URL, another URL, a local
 PDF path, then a paper in the `papers` collection readable by the asker.
@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from agent.settings import PapersSettings, StoreSettings
+from oncall.core.settings import PapersSettings, StoreSettings
 from tools.papers.cache import PaperCache, cache_key, content_hash
 from tools.papers.fetch import Fetched, Fetcher, arxiv_id, is_url, require_pdf
 from tools.papers.library import find_indexed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.settings import SandboxSettings
+from oncall.core.settings import SandboxSettings
 from tools.sandbox.isolation import Isolation, detect_isolation
 from tools.sandbox.pool import KernelPool, PythonExecutor
 from tools.sandbox.result import ExecutionResult

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.errors import ConfigError
-from agent.settings import SandboxSettings
+from oncall.core.errors import ConfigError
+from oncall.core.settings import SandboxSettings
 
 SOCKET_DIR = "/run/kernel"  # inside the sandbox
 CONNECTION_FILE = f"{SOCKET_DIR}/connection.json"

@@ -26,7 +26,7 @@ from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from agent.errors import OncallError
+from oncall.core.errors import OncallError
 from tools.sandbox.isolation import (
     SOCKET_DIR,
     Isolation,

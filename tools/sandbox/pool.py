@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from agent.errors import OncallError
-from agent.settings import SandboxSettings
+from oncall.core.errors import OncallError
+from oncall.core.settings import SandboxSettings
 from tools.sandbox.isolation import Isolation, Limits, build_font_cache
 from tools.sandbox.kernel import SandboxKernel
 from tools.sandbox.result import ExecutionResult

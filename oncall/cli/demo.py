@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from agent.errors import OncallError
+from oncall.core.errors import OncallError
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "examples" / "internal_platform"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "internal_platform"
 DEMO_CATALOGUE = DEMO_DIR / "catalogue.yaml"
 DEMO_QUESTION = "Who is on call for payments and is it healthy?"
 # The demo operator may use every demo tool, writes included (after approval).

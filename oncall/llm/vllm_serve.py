@@ -12,7 +12,7 @@ Every profile turns on what the agent relies on:
 - `--enable-auto-tool-choice --tool-call-parser hermes`: DEEP's tool calls arrive as
   structured `tool_calls` (Qwen's chat template writes hermes-style <tool_call> blocks);
 - `--reasoning-parser qwen3`: thinking text goes to `reasoning_content`, not the answer;
-  `chat_template_kwargs.enable_thinking` toggles it per request (agent/llm.py);
+  `chat_template_kwargs.enable_thinking` toggles it per request (oncall/llm/client.py);
 - `--served-model-name` = `llm.model`, so the name the agent sends is the name served.
 """
 
@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import ConfigError, OncallError
-from agent.local_llm import port_is_free, state_file
-from agent.server_process import stop_process_group, wait_until_healthy
-from agent.settings import LLMSettings, VLLMProfile, VLLMSettings
+from oncall.core.errors import ConfigError, OncallError
+from oncall.core.settings import LLMSettings, VLLMProfile, VLLMSettings
+from oncall.llm.embedded import port_is_free, state_file
+from oncall.llm.server_process import stop_process_group, wait_until_healthy
 
 
 @dataclass(frozen=True)

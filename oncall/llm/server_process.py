@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from agent.errors import OncallError
+from oncall.core.errors import OncallError
 
 
 def server_is_healthy(base_url: str, timeout: float = 2.0) -> bool:

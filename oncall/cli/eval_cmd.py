@@ -1,5 +1,5 @@
 """`oncall eval run | compare | export`: the eval suite's command line (a typer sub-app that
-agent/cli.py registers). Heavy imports stay inside the commands so `oncall --help` is fast.
+oncall/cli/main.py registers). Heavy imports stay inside the commands so `oncall --help` is fast.
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from agent.errors import OncallError
-from agent.settings import Settings
+from oncall.cli.console import console, err_console
+from oncall.core.errors import OncallError
+from oncall.core.settings import Settings
 
 eval_app = typer.Typer(
     help="Offline evals: score retrieval, routing and answers on a Q&A set; compare runs; "
     "export recorded feedback.",
     no_args_is_help=True,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 class Only(StrEnum):
@@ -100,6 +98,7 @@ def run(
     from evals.runner import run_items
     from evals.summary import summarize
     from ingest.embed import SentenceTransformerEmbedder
+    from oncall.cli.compose import build_deps, llm_endpoint
 
     with _friendly_errors():
         settings = _load_settings(config, seed)
@@ -111,7 +110,15 @@ def run(
         run_dir = out or settings.data_dir / "evals" / "runs" / f"{dataset.stem}-{mode}"
         random.seed(seed)
         embedder = SentenceTransformerEmbedder(settings.embedding)
-        options = EvalOptions(mode, corpus, judge, correct_threshold, seed)  # type: ignore[arg-type]
+        options = EvalOptions(
+            mode,  # type: ignore[arg-type]
+            corpus,
+            judge,
+            correct_threshold,
+            seed,
+            llm_endpoint=llm_endpoint,
+            build_deps=build_deps,
+        )
         with open_evaluator(options, settings, embedder, err_console) as (evaluate, run_config):
             outcome = run_items(
                 items, evaluate, run_dir, run_config, concurrency, fresh, err_console

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import OncallError
-from agent.server_process import server_is_healthy, stop_process_group, wait_until_healthy
-from agent.settings import EmbeddedLLMSettings, EmbeddedModelName
+from oncall.core.errors import OncallError
+from oncall.core.settings import EmbeddedLLMSettings, EmbeddedModelName
+from oncall.llm.server_process import server_is_healthy, stop_process_group, wait_until_healthy
 
 
 @dataclass(frozen=True)

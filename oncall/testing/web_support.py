@@ -17,18 +17,18 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from agent.identity import Principal
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
 from agent.service import Agent
-from agent.settings import AgentSettings, RetrievalSettings, Settings, WebSettings
 from agent.state import Deps
 from bots.web.app import create_app
 from bots.web.auth import hash_password
 from bots.web.server import serve_in_thread
-from tests.fakes import FakeStore, HashEmbedder, StreamingScriptedChatModel, fake_catalogue
+from oncall.core.identity import Principal
+from oncall.core.settings import AgentSettings, RetrievalSettings, Settings, WebSettings
+from oncall.testing.fakes import FakeStore, HashEmbedder, StreamingScriptedChatModel, fake_catalogue
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {
         "text": "SEV2 pages must be acknowledged within 15 minutes by the primary on-call "
         "engineer; escalate to the secondary after 30 minutes.",

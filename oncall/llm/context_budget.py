@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from agent.settings import AgentSettings, LLMSettings, Settings
+from oncall.core.settings import AgentSettings, LLMSettings, Settings
 
 # Conservative: English prose is ~4 chars per Qwen token, commands, ids and non-English
 # text are denser. Under-filling costs some recall; over-filling fails the request.

@@ -13,8 +13,8 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_openai import ChatOpenAI
 
-from agent.errors import OncallError
-from agent.settings import LLMSettings
+from oncall.core.errors import OncallError
+from oncall.core.settings import LLMSettings
 
 
 def build_chat_model(settings: LLMSettings, base_url: str, thinking: bool = False) -> ChatOpenAI:

@@ -40,7 +40,7 @@ VLLMProfile = Literal["default", "long-context", "fp8"]
 
 
 class VLLMSettings(BaseModel):
-    """`oncall llm serve --backend vllm`: how to launch vLLM on a GPU host (agent/vllm_serve.py).
+    """`oncall llm serve --backend vllm`: how to launch vLLM on a GPU host (oncall.llm.vllm_serve).
 
     vLLM pins its own torch and transformers, so it lives in its own environment or
     container; only the path of its `vllm` executable is configured here.
@@ -234,7 +234,7 @@ class AgentSettings(BaseModel):
         ge=200,
         description="DEEP: characters of retrieved text per question (all tool results "
         "together): the floor. With `context_from_server` the server's context length "
-        "raises it (agent/context_budget.py).",
+        "raises it (oncall/llm/context_budget.py).",
     )
     context_from_server: bool = Field(
         True,

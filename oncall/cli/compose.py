@@ -7,18 +7,18 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from agent.context_budget import fit_agent_settings
-from agent.llm import build_chat_model
-from agent.local_llm import embedded_server, read_running_server
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
-from agent.redact import install_log_redaction, secret_values
 from agent.router import Router, load_router_artefact
 from agent.service import Agent
-from agent.settings import AgentSettings, Settings
 from agent.state import Deps
 from ingest.embed import Embedder, SentenceTransformerEmbedder
 from ingest.store import DocStore
+from oncall.core.redact import install_log_redaction, secret_values
+from oncall.core.settings import AgentSettings, Settings
+from oncall.llm.client import build_chat_model
+from oncall.llm.context_budget import fit_agent_settings
+from oncall.llm.embedded import embedded_server, read_running_server
 from tools.papers import build_paper_reader
 
 
@@ -42,7 +42,7 @@ def llm_endpoint(
 def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = None) -> Deps:
     """Real components: embedded or remote Qdrant, sentence-transformers, ChatOpenAI (one
     with thinking off for DIRECT, one with thinking on for DEEP), the trained router. The
-    DEEP context budget is sized to the server's context length (agent/context_budget.py)."""
+    DEEP context budget is sized to the server's context length (oncall/llm/context_budget.py)."""
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
     sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
     catalogue = load_internal_tools(settings)  # first: it may fail on a config error

@@ -32,7 +32,7 @@ class ScriptedChatModel(BaseChatModel):
     tools_offered: list[list[Any]] = Field(default_factory=list)
     output_tokens: int | None = None  # fixed usage per reply, to test token budgets
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
         self.tools_offered.append(list(tools))
         return self
 
@@ -127,7 +127,7 @@ def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]
         return invoke
 
     convert = SchemaConverter({}, "fake catalogue")
-    specs = [
+    specs: list[tuple[str, str, list[str], dict[str, Any], str]] = [
         ("get_oncall", "read", ["public"], {"team": {"type": "string"}}, "Who is on call."),
         ("create_ticket", "write", ["oncall", "sre"],
          {"title": {"type": "string", "minLength": 5},
@@ -200,7 +200,7 @@ class StreamingScriptedChatModel(ScriptedChatModel):
             chunk = AIMessageChunk(
                 content=word,
                 tool_call_chunks=_tool_call_chunks(reply) if last else [],
-                usage_metadata=usage if last else None,  # type: ignore[arg-type]
+                usage_metadata=usage if last else None,
             )
             yield ChatGenerationChunk(message=chunk)  # the base class reports the token
 

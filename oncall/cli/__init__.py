@@ -1,0 +1,5 @@
+"""The `oncall` command (Typer) and the composition root that builds `Deps`."""
+
+from oncall.cli.main import app
+
+__all__ = ["app"]

@@ -1,0 +1,164 @@
+"""`oncall ingest`, `oncall sync` and `oncall search`: the index, without the LLM."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+
+from oncall.cli.console import (
+    GroupsOpt,
+    console,
+    err_console,
+    friendly_errors,
+    groups_option,
+    ingest_progress,
+    load_settings,
+)
+from oncall.cli.render import render_hits, render_report
+from oncall.core.identity import Principal
+from oncall.core.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest.backends import SearchMode
+    from ingest.sources import SourceSpec, SyncState
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.")],
+    prune: Annotated[
+        bool, typer.Option(help="Remove indexed files that vanished from these folders.")
+    ] = False,
+    acl: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated ACL groups that may read these docs (default: public)."),
+    ] = None,
+) -> None:
+    """Index documents (md, rst, txt, html, pdf, docx, pptx, code, Slack/Confluence JSON);
+    unchanged files are skipped."""
+    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.pipeline import ingest_paths
+    from ingest.store import DocStore
+
+    settings = load_settings()
+    with friendly_errors():
+        started = time.perf_counter()
+        embedder = SentenceTransformerEmbedder(settings.embedding)
+        with (
+            DocStore(settings.store, settings.data_dir) as store,
+            ingest_progress("ingest") as (on_start, on_file),
+        ):
+            report = ingest_paths(
+                paths,
+                store,
+                embedder,
+                settings.ingest,
+                prune=prune,
+                acl=groups_option(acl),
+                on_start=on_start,
+                on_file=on_file,
+            )
+            total_chunks = store.count()
+        render_report(console, report, time.perf_counter() - started, total_chunks)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+def sync(
+    sources: Annotated[
+        Path, typer.Option("--sources", help="Source registry (YAML or TOML).")
+    ] = Path("sources.yaml"),
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Sync just this source (repeatable).")
+    ] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Skip sources synced more recently than their schedule.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: sync each source when it is due.")
+    ] = False,
+) -> None:
+    """Mirror the sources of a registry into the index: add, update, delete, per source."""
+    from ingest.sources import SyncState, load_registry
+
+    settings = load_settings()
+    with friendly_errors():
+        specs = load_registry(sources).select(only)
+        state = SyncState(settings.data_dir / "sync_state.json")
+        while True:
+            todo = [s for s in specs if not (due or watch) or state.due(s)]
+            if not todo and not watch:
+                console.print("nothing due: every source synced within its schedule")
+            failed = sync_sources(settings, todo, state) if todo else False
+            if not watch:
+                if failed:
+                    raise typer.Exit(1)
+                return
+            time.sleep(30)
+
+
+def sync_sources(settings: Settings, specs: list[SourceSpec], state: SyncState) -> bool:
+    """Sync each source in turn (one failing source never stops the others)."""
+    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.pipeline import sync_source
+    from ingest.store import DocStore
+
+    embedder = SentenceTransformerEmbedder(settings.embedding)
+    any_failed = False
+    with DocStore(settings.store, settings.data_dir) as store:
+        for spec in specs:
+            started = time.perf_counter()
+            try:
+                with ingest_progress(spec.name) as (on_start, on_file):
+                    report = sync_source(
+                        spec,
+                        store,
+                        embedder,
+                        settings.ingest,
+                        settings.data_dir / "sources",
+                        on_start=on_start,
+                        on_file=on_file,
+                    )
+            except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
+                err_console.print(f"[bold red]{spec.name}[/]: {exc}")
+                any_failed = True
+                continue
+            console.print(f"[bold]{spec.name}[/] ({spec.type}, acl {', '.join(spec.acl)})")
+            render_report(console, report, time.perf_counter() - started, store.count())
+            any_failed |= not report.ok
+            state.mark(spec.name)
+    return any_failed
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Results to show.")] = 5,
+    groups: GroupsOpt = None,
+    mode: Annotated[str | None, typer.Option(help="hybrid (default), dense or bm25.")] = None,
+) -> None:
+    """Search the index as a user of --groups, without the LLM."""
+    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.store import DocStore
+    from tools.search_docs import search_docs
+
+    settings = load_settings()
+    r = settings.retrieval
+    mode = mode or r.mode
+    if mode not in ("hybrid", "dense", "bm25"):
+        err_console.print(f"[bold red]error[/]: --mode {mode!r}: use hybrid, dense or bm25")
+        raise typer.Exit(2)
+    who = Principal.local(groups_option(groups))
+    with friendly_errors(), DocStore(settings.store, settings.data_dir) as store:
+        embedder = SentenceTransformerEmbedder(settings.embedding)
+        hits = search_docs(
+            query,
+            store,
+            embedder,
+            k,
+            r.prefetch_k,
+            groups=who.read_groups,
+            mode=cast("SearchMode", mode),
+        )
+        render_hits(console, hits)

@@ -1,0 +1,1 @@
+"""Ground modules: settings, errors, identity, redaction. They import nothing of ours."""
