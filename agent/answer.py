@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.approvals import PendingAction
 from agent.citations import Citation
@@ -29,3 +30,11 @@ class Answer:
     # A write action waiting for a human (agent/approvals.py): show it with Approve /
     # Reject and answer with `Agent.resume`; `text` is empty until the turn completes.
     pending: PendingAction | None = None
+    # The computation path (agent/compute.py): {code, output, ok, error, attempts, files};
+    # front ends show the code and its output beside the answer. None on other paths.
+    computation: dict[str, Any] | None = None
+    # Claims the grounding check refused, with why (for --explain and the eval reports).
+    dropped: list[str] = field(default_factory=list)
+    # Per model call: kind, ms, prompt tokens evaluated / reused from the cache, generated.
+    llm_steps: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = "docs"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.state import Handover
 
@@ -32,11 +32,16 @@ def build_handover(state: AgentState, contact: str) -> Handover:
         reason = "the docs I can search do not answer this"
     else:
         reason = "no retrieved document supports my answer"
-    searched = [str(c.args.get("query", "")) for c in state.get("tool_calls", [])]
-    if not searched:
-        searched = [state["question"]]
+    calls = state.get("tool_calls", [])
+    # Only what really ran: a refused or failed call searched nothing and obtained nothing.
+    searched = [str(c.args.get("query", "")) for c in calls if c.ok and c.name == "search_docs"]
+    if not any(c.name == "search_docs" for c in calls):
+        searched = [state["question"]]  # DIRECT and the computation path search the question
+    obtained = [_result_line(h) for h in state.get("hits", []) if h.chunk_id.startswith("tool:")]
     leads = []
     for hit in state.get("hits", []):
+        if hit.chunk_id.startswith("tool:"):
+            continue
         if hit.location not in leads:
             leads.append(hit.location)
         if len(leads) == MAX_LEADS:
@@ -48,7 +53,14 @@ def build_handover(state: AgentState, contact: str) -> Handover:
         leads=leads,
         attempt=state.get("answer", ""),
         contact=contact,
+        obtained=[o for o in obtained if not o.endswith(": error")],
     )
+
+
+def _result_line(hit: Any) -> str:
+    """`tool(args): first line of its result`, or `...: error` for a failed call."""
+    first = " ".join(hit.text.split())[:160]
+    return f"{hit.location}: {'error' if first.startswith('error:') else first}"
 
 
 def handover_text(handover: Handover) -> str:
@@ -58,6 +70,8 @@ def handover_text(handover: Handover) -> str:
         f"Question: {handover.question}",
         "Searched: " + "; ".join(f'"{q}"' for q in handover.searched),
     ]
+    if handover.obtained:
+        lines.append("Tool results: " + "; ".join(handover.obtained))
     if handover.leads:
         lines.append("Best leads: " + "; ".join(handover.leads))
     if handover.attempt:

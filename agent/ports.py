@@ -28,7 +28,8 @@ class RouteDecider(Protocol):
 class ToolCatalogue(Protocol):
     """Internal tools with their permissions and audit log (tools.internal.Catalogue)."""
 
-    tools: Mapping[str, InternalTool]
+    @property
+    def tools(self) -> Mapping[str, InternalTool]: ...
 
     def permitted(self, principal: Principal) -> list[InternalTool]: ...
 

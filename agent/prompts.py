@@ -57,12 +57,15 @@ def wrap_document(text: str, source: str = "", index: int | None = None) -> str:
     return f"<document{attrs}>\n{defuse(text)}\n</document>"
 
 
-def wrap_tool_output(tool: str, text: str, limit: int | None = None) -> str:
+def wrap_tool_output(
+    tool: str, text: str, limit: int | None = None, index: int | None = None
+) -> str:
     """A tool's result (internal tools, run_python) as a tagged data block, cut to `limit`
     characters (start and end kept: a result's summary and its error are usually there)."""
     if limit is not None:
         text = clip_middle(text, limit)
-    return f'<tool_output tool="{_attribute(tool)}">\n{defuse(text)}\n</tool_output>'
+    attrs = f' index="{index}"' if index is not None else ""
+    return f'<tool_output{attrs} tool="{_attribute(tool)}">\n{defuse(text)}\n</tool_output>'
 
 
 def clip_middle(text: str, limit: int) -> str:
@@ -81,15 +84,18 @@ def direct_user_message(question: str, hits: Sequence[DocHit]) -> str:
     return f"{format_sources(hits)}\n\nQuestion: {question}"
 
 
-DEEP_SYSTEM = f"""You are an on-call assistant for the engineering team, working on a question \
-that needs several facts or some reasoning. Use the search_docs tool to look facts up in \
-the internal docs; call it once per sub-question that is not yet answered by the documents \
-you already have. Think step by step: work out what is needed, check it against the \
-documents, then give the final answer in a few sentences or a short list, quoting commands, \
-names and numbers exactly. {DATA_RULE} If the documents do not contain the answer, say \
-"{NOT_IN_DOCS}\""""
+DEEP_SYSTEM = """You are an on-call assistant working on an engineer's question. You have \
+numbered evidence: documents and tool results. Reply with JSON only, one action:
+- {{"action": "call", "calls": [{{"tool": NAME, "args": {{...}}}}]}} to look up what the \
+evidence does not cover yet, with these tools:
+{tools}
+- {{"action": "answer", "claims": [{{"source": 1, "quote": "...", "text": "..."}}]}} when the \
+evidence answers the question, or with "claims": [] when it cannot.
+{rules}"""
 
+NEXT_STEP = "Next action for the question above."
+NO_NEW_EVIDENCE = "(no new evidence)"
 ANSWER_NOW = (
-    "Answer the question now from the documents above, without calling tools. "
-    f'If they do not contain the answer, say "{NOT_IN_DOCS}"'
+    'Answer now from the evidence above: reply {"action": "answer", "claims": [...]}, with '
+    '"claims": [] if the evidence does not answer the question.'
 )

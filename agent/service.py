@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +17,7 @@ from agent.approvals import PendingAction, pending_actions
 from agent.faults import best_effort, storage_errors
 from agent.graph import build_graph
 from agent.memory import serializer
+from agent.pasted import Attachment
 from agent.records import TurnRecorder
 from agent.state import Deps, Route
 from agent.streaming import AgentEvent, TurnEvents
@@ -55,9 +56,11 @@ class Agent:
         thread_id: str | None = None,
         route: Route | None = None,
         user: Principal | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Answer:
         """Answer one question in a thread (new thread if none) for `user` (default: the
-        local operator, public docs only); `route` forces DIRECT/DEEP."""
+        local operator, public docs only); `route` forces DIRECT/DEEP; `attachments` are
+        data files for a computation (handed to the sandbox as files)."""
         question = validate_question(question)
         thread_id = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
@@ -66,7 +69,7 @@ class Agent:
             for action in self.pending(thread_id):  # a new question instead of an answer
                 self._drop(action, deps)
             state = self._graph.invoke(
-                {"question": question, "route_override": route},
+                _turn_input(question, route, attachments),
                 config={"configurable": {"thread_id": thread_id}},
                 context=deps,
             )
@@ -78,6 +81,7 @@ class Agent:
         thread_id: str | None = None,
         route: Route | None = None,
         user: Principal | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Iterator[AgentEvent]:
         """`ask`, live: yields the route decision, tool calls as they start and finish,
         answer tokens as the model writes them, and last an `answer` event with the same
@@ -92,7 +96,7 @@ class Agent:
         config: Any = {"configurable": {"thread_id": thread_id}}
         events = TurnEvents()
         parts = self._graph.stream(
-            {"question": question, "route_override": route},
+            _turn_input(question, route, attachments),
             config=config,
             context=deps,
             stream_mode=["updates", "messages"],
@@ -165,6 +169,10 @@ class Agent:
             timings_ms=timings,
             usage=state.get("usage", {}),
             pending=waiting[0] if waiting else None,
+            computation=state.get("computation"),
+            dropped=list(state.get("dropped", [])),
+            llm_steps=list(state.get("llm_steps", [])),
+            mode=state.get("mode", "docs"),
         )
         if self.recorder is not None and not waiting:  # recorded once the turn completes
             try:
@@ -180,6 +188,13 @@ class _Interrupts:
     """Adapts `invoke`'s `__interrupt__` list to the snapshot shape `pending_actions` reads."""
 
     interrupts: Any
+
+
+def _turn_input(
+    question: str, route: Route | None, attachments: Sequence[Attachment]
+) -> dict[str, Any]:
+    files = [{"name": a.name, "content": a.content} for a in attachments]
+    return {"question": question, "route_override": route, "attachments": files}
 
 
 def validate_question(question: str) -> str:

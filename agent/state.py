@@ -32,6 +32,7 @@ class Handover:
     leads: list[str]  # best locations found, best first
     attempt: str  # the agent's answer attempt, possibly "I don't know"
     contact: str
+    obtained: list[str] = field(default_factory=list)  # tool results, "tool(args): result"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     question: str
     route_override: Route | None
+    attachments: list[dict[str, str]]  # data files from the front end: {name, content}
     route: Route
+    mode: str  # "docs", or "compute" (agent/compute.py)
     route_reason: str
     route_confidence: float
     hits: list[DocHit]
@@ -59,6 +62,13 @@ class AgentState(TypedDict, total=False):
     tool_calls: list[ToolCallRecord]
     answer: str
     citations: list[Citation]
+    dropped: list[str]  # claims the grounding check refused, with the reason
+    actions: list[dict[str, Any]]  # DEEP action replies and how much evidence each saw
+    llm_steps: list[dict[str, Any]]  # per model call: kind, ms, tokens evaluated/reused
+    stop: str  # why the DEEP loop must answer now ("" while it may go on)
+    queued: list[dict[str, Any]]  # planned writes, run in a step after the reads
+    computation: dict[str, Any] | None  # the computation path's code, output, error
+    failure: str  # what went wrong, told to the user instead of an answer
     abstained: bool
     escalate_requested: bool
     handover: Handover | None

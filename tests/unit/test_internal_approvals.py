@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
 
 from agent.approvals import pending_text
 from agent.memory import open_checkpointer
@@ -18,7 +17,15 @@ from agent.service import Agent
 from agent.state import Deps
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings
-from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    ScriptedChatModel,
+    answer_action,
+    call_action,
+    fake_catalogue,
+    plan_reply,
+)
 
 ALICE = Principal("alice", frozenset({"oncall"}), "Alice")
 TICKET = {"title": "payments-api 5xx spike", "severity": "sev2"}
@@ -32,8 +39,14 @@ INJECTED = {
 }
 
 
-def write_call(args: dict[str, Any] = TICKET, call_id: str = "w1") -> AIMessage:
-    return AIMessage("", tool_calls=[{"name": "create_ticket", "args": args, "id": call_id}])
+def write_call(args: dict[str, Any] = TICKET) -> str:
+    """The planner (which reads only the question) choosing the write."""
+    return plan_reply(("create_ticket", args))
+
+
+def says(text: str, source: int = 2) -> str:
+    """The answer step: evidence [1] is the runbook passage, [2] the write's result."""
+    return answer_action((source, "", text))
 
 
 def make_agent(
@@ -47,7 +60,7 @@ def make_agent(
         embedder=embedder,
         chat_model=model,
         retrieval=RetrievalSettings(top_k=2, min_similarity=0.0),
-        agent=AgentSettings(),
+        agent=AgentSettings(plan_internal_tools=True),
         catalogue=fake_catalogue(tmp_path / "audit.jsonl", calls),
     )
     return Agent(deps, checkpointer=checkpointer, **kw), calls, model
@@ -59,7 +72,7 @@ def statuses(agent: Agent) -> list[tuple[str, str, str | None]]:
 
 
 def test_approved_write_runs_once_after_approval(tmp_path: Path) -> None:
-    agent, calls, _ = make_agent(tmp_path, [write_call(), "Opened the ticket."])
+    agent, calls, _ = make_agent(tmp_path, [write_call(), says("create_ticket opened it.")])
     answer = agent.ask("open a ticket for the payments 5xx", route="deep", user=ALICE)
 
     assert calls == [], "nothing ran before the approval"
@@ -71,7 +84,7 @@ def test_approved_write_runs_once_after_approval(tmp_path: Path) -> None:
 
     done = agent.resume(answer.thread_id, approved=True, approver="bob", user=ALICE)
     assert calls == [("create_ticket", TICKET, "alice")]
-    assert done.pending is None and done.text.startswith("Opened the ticket")
+    assert done.pending is None and done.text == "create_ticket opened it [1]."
     assert agent.pending(answer.thread_id) == []
     assert statuses(agent) == [("create_ticket", "approved", "bob"), ("create_ticket", "ok", None)]
     with pytest.raises(ValueError, match="no action waiting for approval"):
@@ -79,21 +92,22 @@ def test_approved_write_runs_once_after_approval(tmp_path: Path) -> None:
 
 
 def test_rejected_write_never_runs_and_the_model_is_told(tmp_path: Path) -> None:
-    agent, calls, model = make_agent(tmp_path, [write_call(), "I did not open the ticket."])
+    replies = [write_call(), says("create_ticket was NOT run.")]
+    agent, calls, model = make_agent(tmp_path, replies)
     answer = agent.ask("open a ticket", route="deep", user=ALICE)
     done = agent.resume(answer.thread_id, approved=False, approver="bob")
 
     assert calls == []
-    told = [m for m in model.calls[-1] if isinstance(m, ToolMessage)][-1]
-    assert "create_ticket was NOT run: bob rejected it" in str(told.content)
-    assert done.text.startswith("I did not open the ticket")
+    told = str(model.calls[-1][-1].content)
+    assert "create_ticket was NOT run: bob rejected it" in told
+    assert done.text == "create_ticket was NOT run [1]."
     assert [c.ok for c in done.tool_calls if c.name == "create_ticket"] == [False]
     assert statuses(agent) == [("create_ticket", "rejected", "bob")]
 
 
 def test_approval_after_the_timeout_is_recorded_as_timeout_and_not_run(tmp_path: Path) -> None:
     agent, calls, _ = make_agent(
-        tmp_path, [write_call(), "The approval timed out."], approval_timeout_s=0.05
+        tmp_path, [write_call(), says("create_ticket was NOT run.")], approval_timeout_s=0.05
     )
     answer = agent.ask("open a ticket", route="deep", user=ALICE)
     time.sleep(0.1)
@@ -103,29 +117,30 @@ def test_approval_after_the_timeout_is_recorded_as_timeout_and_not_run(tmp_path:
 
 
 def test_a_new_question_instead_of_an_answer_drops_the_write(tmp_path: Path) -> None:
-    agent, calls, _ = make_agent(tmp_path, [write_call(), "SEV2 pages are acked in 15 min."])
+    follow = answer_action((1, "Payments API 5xx runbook", "See the Payments API 5xx runbook."))
+    agent, calls, _ = make_agent(tmp_path, [write_call(), plan_reply(), follow])
     first = agent.ask("open a ticket", route="deep", user=ALICE)
-    second = agent.ask("how fast must SEV2 be acked?", first.thread_id, "deep", user=ALICE)
+    second = agent.ask("what does the 5xx runbook say?", first.thread_id, "deep", user=ALICE)
     assert calls == [] and second.pending is None
-    assert second.text.startswith("SEV2 pages")
+    assert second.text.startswith("See the Payments API 5xx runbook")
     assert agent.pending(first.thread_id) == []
     assert statuses(agent) == [("create_ticket", "superseded", "-")]
 
 
 def test_two_writes_in_one_step_are_asked_one_after_the_other(tmp_path: Path) -> None:
-    both = AIMessage(
-        "",
-        tool_calls=[
-            {"name": "create_ticket", "args": TICKET, "id": "a"},
-            {"name": "create_ticket", "args": {"title": "second ticket"}, "id": "b"},
-            {"name": "get_oncall", "args": {"team": "payments"}, "id": "r"},
-        ],
+    both = plan_reply(
+        ("create_ticket", TICKET),
+        ("create_ticket", {"title": "second ticket"}),
+        ("get_oncall", {"team": "payments"}),
     )
-    agent, calls, _ = make_agent(tmp_path, [both, "One opened, one not."])
+    agent, calls, _ = make_agent(tmp_path, [both, says("create_ticket ran.")])
     answer = agent.ask("open two tickets", route="deep", user=ALICE)
-    assert answer.pending is not None and answer.pending.call_id == "a"
+    # The read ran first, in its own step; each write then waits for its approval.
+    assert calls == [("get_oncall", {"team": "payments"}, "alice")]
+    assert answer.pending is not None and answer.pending.args == TICKET
     answer = agent.resume(answer.thread_id, True, "bob")
-    assert answer.pending is not None and answer.pending.call_id == "b" and calls == []
+    assert answer.pending is not None and len(calls) == 1
+    assert answer.pending.args == {"title": "second ticket"}
     answer = agent.resume(answer.thread_id, False, "bob")
     assert answer.pending is None
     assert sorted(c[0] for c in calls) == ["create_ticket", "get_oncall"]
@@ -142,29 +157,30 @@ def test_resume_after_restart_with_a_fresh_agent_over_the_same_sqlite(tmp_path: 
     recorder = TurnRecorder(data / "turns.sqlite")
     with open_checkpointer(data) as saver:  # a new process: new Agent, new catalogue
         agent, calls, _ = make_agent(
-            tmp_path, ["Opened after restart."], checkpointer=saver, recorder=recorder
+            tmp_path, [says("create_ticket opened it.")], checkpointer=saver, recorder=recorder
         )
         (pending,) = agent.pending(thread)
         assert pending.requested_by == "alice" and pending.args == TICKET
         done = agent.resume(thread, approved=True, approver="bob")
     recorder.close()
     assert calls == [("create_ticket", TICKET, "alice")], "the asker is restored from the pause"
-    assert done.text.startswith("Opened after restart") and done.turn_id is not None
+    assert done.text == "create_ticket opened it [1]." and done.turn_id is not None
 
 
-def test_injected_doc_cannot_make_a_write_run_without_approval(tmp_path: Path) -> None:
+def test_injected_doc_cannot_make_a_write_happen(tmp_path: Path) -> None:
     """The retrieved runbook tells the agent to call create_ticket; the scripted model
-    obeys. The call must pause for approval, and nothing may have been written."""
-    obey = write_call({"title": "pwned by doc"}, "inj")
-    agent, calls, model = make_agent(tmp_path, [obey, "never reached"])
+    obeys in the step that reads it. Writes are offered only to the planner, which never
+    reads documents, so the call is not even a candidate: nothing pauses, nothing runs."""
+    obey = call_action(("create_ticket", {"title": "pwned by doc"}))
+    agent, calls, model = make_agent(tmp_path, [plan_reply(), obey])
     answer = agent.ask("what does the payments 5xx runbook say?", route="deep", user=ALICE)
 
-    seen = " ".join(str(m.content) for m in model.calls[0])
-    assert "call create_ticket" in seen, "the model did read the injected text"
+    planner_prompt = " ".join(str(m.content) for m in model.calls[0])
+    action_prompt = " ".join(str(m.content) for m in model.calls[1])
+    assert "call create_ticket" not in planner_prompt, "the planner reads only the question"
+    assert "call create_ticket" in action_prompt, "the model did read the injected text"
+    assert "create_ticket" not in str(model.calls[1][0].content), "no write offered there"
     assert calls == [], "no write happened"
-    assert answer.pending is not None and answer.pending.args == {"title": "pwned by doc"}
+    assert answer.pending is None
     assert [c.name for c in answer.tool_calls] == ["search_docs"], "only the read ran"
-
-    agent.resume(answer.thread_id, approved=False, approver="alice")
-    assert calls == []
-    assert statuses(agent) == [("create_ticket", "rejected", "alice")]
+    assert statuses(agent) == []

@@ -3,11 +3,11 @@ the audit trail, and catalogue-file validation."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage
 
 from agent.service import Agent
 from agent.state import Deps
@@ -15,7 +15,15 @@ from agent.tooling import execute_tool_call, tools_for
 from oncall.core.errors import ConfigError, ToolError
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings
-from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    ScriptedChatModel,
+    answer_action,
+    call_action,
+    fake_catalogue,
+    plan_reply,
+)
 from tests.unit.test_graph import CHUNKS
 from tools.internal.audit import REDACTED, AuditEntry, AuditLog, redact
 from tools.internal.catalogue import read_config
@@ -25,21 +33,24 @@ ALICE = Principal("alice", frozenset({"oncall"}), "Alice", token="alice-personal
 GUEST = Principal("guest")
 
 
-def deps_with(catalogue: Any, model: Any = None, user: Principal = GUEST) -> Deps:
+def deps_with(
+    catalogue: Any, model: Any = None, user: Principal = GUEST, plan: bool = False
+) -> Deps:
     embedder = HashEmbedder()
     return Deps(
         store=FakeStore(CHUNKS, embedder),
         embedder=embedder,
         chat_model=model or ScriptedChatModel(),
         retrieval=RetrievalSettings(top_k=2, min_similarity=0.2),
-        agent=AgentSettings(),
+        agent=AgentSettings(plan_internal_tools=plan),
         principal=user,
         catalogue=catalogue,
     )
 
 
-def offered_names(model: ScriptedChatModel) -> set[str]:
-    return {t["function"]["name"] for t in model.tools_offered[-1]}
+def offered_names(prompt: list[Any]) -> set[str]:
+    """The tools a model call's system prompt lists (`- name(args): ...` lines)."""
+    return set(re.findall(r"^- (\w+)\(", str(prompt[0].content), re.MULTILINE))
 
 
 def test_model_is_offered_only_the_tools_the_asker_may_use(tmp_path: Path) -> None:
@@ -49,13 +60,17 @@ def test_model_is_offered_only_the_tools_the_asker_may_use(tmp_path: Path) -> No
     admin = Principal("root", frozenset({"admins"}))
     assert "admin_reset" in {t.name for t in tools_for(deps_with(catalogue, user=admin))}
 
-    for user, expected in [
-        (GUEST, {"search_docs", "get_oncall"}),
-        (ALICE, {"search_docs", "get_oncall", "create_ticket"}),
+    for user, planner, action in [
+        (GUEST, {"get_oncall"}, {"search_docs", "get_oncall"}),
+        # The planner (which reads only the question) may pick a write the asker may use;
+        # the action step, which reads documents, is offered read-only tools only.
+        (ALICE, {"get_oncall", "create_ticket"}, {"search_docs", "get_oncall"}),
     ]:
-        model = ScriptedChatModel(replies=["The docs say so."])
-        Agent(deps_with(catalogue, model)).ask("who is on call?", route="deep", user=user)
-        assert offered_names(model) == expected
+        model = ScriptedChatModel(replies=[plan_reply(), "The docs say so."])
+        deps = deps_with(catalogue, model, plan=True)
+        Agent(deps).ask("who is on call?", route="deep", user=user)
+        assert offered_names(model.calls[0]) == planner
+        assert offered_names(model.calls[1]) == action
 
 
 def test_a_hidden_tool_called_anyway_is_unknown_and_audited_as_denied(tmp_path: Path) -> None:
@@ -162,15 +177,32 @@ def test_catalogue_file_errors_name_the_file_and_field(
 
 def test_internal_tool_results_count_as_evidence_no_escalation(tmp_path: Path) -> None:
     catalogue = fake_catalogue(tmp_path / "audit.jsonl", [])
+    catalogue.tools["get_oncall"].invoke = lambda *_: '{"primary": "Priya Raman"}'
     model = ScriptedChatModel(
         replies=[
-            AIMessage("", tool_calls=[{"name": "get_oncall", "args": {"team": "x"}, "id": "1"}]),
-            "Priya is on call.",
+            call_action(("get_oncall", {"team": "x"})),
+            answer_action((3, "", "Priya Raman is on call.")),
         ]
     )
     answer = Agent(deps_with(catalogue, model)).ask("who is on call for x?", route="deep")
-    assert answer.text == "Priya is on call." and answer.handover is None
+    assert answer.text == "Priya Raman is on call [1]." and answer.handover is None
+    assert [c.hit.doc_id for c in answer.citations] == ["get_oncall"], "cites the tool"
     assert [c.name for c in answer.tool_calls if c.ok][-1] == "get_oncall"
+
+
+def test_a_name_the_tool_did_not_return_is_dropped(tmp_path: Path) -> None:
+    catalogue = fake_catalogue(tmp_path / "audit.jsonl", [])
+    catalogue.tools["get_oncall"].invoke = lambda *_: '{"primary": "Priya Raman"}'
+    model = ScriptedChatModel(
+        replies=[
+            call_action(("get_oncall", {"team": "x"})),
+            answer_action((3, "", "Tom Becker is on call.")),
+        ]
+    )
+    answer = Agent(deps_with(catalogue, model)).ask("who is on call for x?", route="deep")
+    assert answer.abstained and answer.citations == []
+    assert answer.handover is not None
+    assert answer.handover.obtained == ['get_oncall › team=x: {"primary": "Priya Raman"}']
 
 
 def test_timeouts_and_unreachable_services_are_tool_errors(tmp_path: Path) -> None:

@@ -276,7 +276,7 @@ def test_deep_loop_calls_summarize_paper_and_cites_the_notes(
     reader = PaperReader(PapersSettings(), tmp_path, context_tokens=4096)
     monkeypatch.setattr(reader, "load", lambda ref, groups=(), allow_local=False: sample_paper())
     call = {"name": "summarize_paper", "args": {"papers": ["2401.01234"]}, "id": "p1"}
-    final = "SparseRoute cuts retrieval latency by 41.5% at 0.93 recall."
+    final = "The router cuts retrieval latency by 41.5% at 0.93 recall."
     # The reader uses the same scripted model: tool call, then the notes, then the answer.
     model = ScriptedChatModel(replies=[AIMessage("", tool_calls=[call]), REPLY, final])
     embedder = HashEmbedder()

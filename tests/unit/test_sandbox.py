@@ -6,17 +6,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage
 
 from agent.memory import open_checkpointer
 from agent.service import Agent
 from agent.tooling import execute_tool_call, tools_for
 from oncall.core.errors import ConfigError, OncallError
 from oncall.core.settings import SandboxSettings
-from oncall.testing.fakes import ScriptedChatModel
+from oncall.testing.fakes import ScriptedChatModel, code_reply
 from tests.unit.test_agent_loop import deps_for
 from tools.sandbox import isolation
 from tools.sandbox.isolation import Isolation, Limits, bwrap_argv, kernel_env
@@ -174,11 +172,6 @@ class FakeExecutor:
         pass
 
 
-def _python_call(code: str, **extra: Any) -> AIMessage:
-    call = {"name": "run_python", "args": {"code": code, **extra}, "id": "p1"}
-    return AIMessage("", tool_calls=[call])
-
-
 def test_run_python_is_offered_only_with_a_sandbox() -> None:
     deps = deps_for(ScriptedChatModel())
     assert "run_python" not in {t.name for t in tools_for(deps)}
@@ -201,15 +194,32 @@ def test_run_python_resets_and_reports_files_and_busy_sandboxes() -> None:
 
 
 def test_the_thread_id_selects_the_kernel_and_figures_reach_the_answer(tmp_path: Path) -> None:
-    model = ScriptedChatModel(
-        replies=[_python_call("x = 1"), "x is set.", _python_call("x + 1"), "It is 2."]
-    )
+    model = ScriptedChatModel(replies=[code_reply("x = 17 * 23\nprint(x)"), code_reply("x + 1")])
     deps = deps_for(model)
     deps.sandbox = executor = FakeExecutor()
     with open_checkpointer(tmp_path) as saver:
         agent = Agent(deps, checkpointer=saver)
-        first = agent.ask("set x in python", thread_id="thread-a", route="deep")
-        agent.ask("now add one in python", thread_id="thread-a", route="deep")
+        first = agent.ask("what is 17 * 23?", thread_id="thread-a")
+        agent.ask("and what is 391 + 1?", thread_id="thread-a")
     assert [conv for conv, _ in executor.runs] == ["thread-a", "thread-a"]
+    assert first.mode == "compute" and first.computation is not None
+    assert first.computation["code"] == "x = 17 * 23\nprint(x)"
     python_calls = [c for c in first.tool_calls if c.name == "run_python"]
     assert python_calls and python_calls[0].files == ["/data/fig.png"]
+    assert first.text.startswith("2 [1]") and first.citations[0].hit.doc_id == "run_python"
+
+
+def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path: Path) -> None:
+    class Failing(FakeExecutor):
+        def run(self, conversation: str, code: str) -> ExecutionResult:
+            self.runs.append((conversation, code))
+            return ExecutionResult("error", error="ZeroDivisionError: division by zero")
+
+    model = ScriptedChatModel(replies=[code_reply("1/0"), code_reply("1/0 # still")])
+    deps = deps_for(model)
+    deps.sandbox = executor = Failing()
+    answer = Agent(deps).ask("what is 10 / 0 per hour?")
+    assert len(executor.runs) == 2, "one fix, then stop"
+    assert "ZeroDivisionError" in str(model.calls[1][-1].content), "the fix sees the traceback"
+    assert answer.abstained and "ZeroDivisionError" in answer.text
+    assert answer.computation is not None and answer.computation["ok"] is False

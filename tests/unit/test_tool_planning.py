@@ -14,7 +14,14 @@ from agent.tool_planning import parse_plan, plan_schema
 from agent.tooling import tools_for
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings
-from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    ScriptedChatModel,
+    answer_action,
+    fake_catalogue,
+    plan_reply,
+)
 from tests.unit.test_graph import CHUNKS
 
 
@@ -64,17 +71,29 @@ def test_parse_keeps_valid_calls_and_drops_the_rest(tmp_path: Path) -> None:
     assert parse_plan("not json", tools) == [] and parse_plan("[1, 2]", tools) == []
 
 
-def test_deep_seed_runs_planned_reads_and_never_plans_writes(tmp_path: Path) -> None:
-    plan = json.dumps({"calls": [{"tool": "get_oncall", "args": {"team": "payments"}}]})
-    deps, model, executed = deps_with_catalogue(tmp_path, [plan, "Ana is on call [1]."], True)
+def test_the_planner_sees_only_the_question_and_later_steps_never_offer_writes(
+    tmp_path: Path,
+) -> None:
+    plan = plan_reply(("get_oncall", {"team": "payments"}))
+    # Evidence: the two passages of the seed search, then the tool result as [3].
+    final = answer_action((3, "", "get_oncall answered ok."))
+    deps, model, executed = deps_with_catalogue(tmp_path, [plan, final], True)
     who = Principal("u1", frozenset({"oncall"}))
     answer = Agent(deps).ask("who is on call for payments?", route="deep", user=who)
     assert executed == [("get_oncall", {"team": "payments"}, "u1")]
     assert [c.name for c in answer.tool_calls].count("get_oncall") == 1
-    planner_prompt = str(model.calls[0][0].content)
-    assert "get_oncall" in planner_prompt
-    assert "create_ticket" not in planner_prompt  # writes are never planned
-    assert answer.pending is None or not answer.pending
+    planner_system, *planner_rest = model.calls[0]
+    # The planner may choose a write the asker may use (it then waits for approval) ...
+    assert "get_oncall" in str(planner_system.content)
+    assert "create_ticket" in str(planner_system.content)
+    # ... because it reads nothing but the question: no document can ask it for one.
+    assert [m.content for m in planner_rest] == ["who is on call for payments?"]
+    # The action step, which reads documents and tool output, is offered no write.
+    action_system = str(model.calls[1][0].content)
+    assert "search_docs" in action_system and "get_oncall" in action_system
+    assert "create_ticket" not in action_system
+    assert [c.hit.doc_id for c in answer.citations] == ["get_oncall"]
+    assert answer.text == "get_oncall answered ok [1]."
 
 
 def test_planning_off_makes_no_extra_call(tmp_path: Path) -> None:
