@@ -95,8 +95,12 @@ class KernelFs:
                 "not starting with '.' or '-', at most 128 characters"
             )
         folder = self._fds["scratch"]
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise ValueError(f"{name} is a folder in the scratch dir; pick another name") from None
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o644, dir_fd=folder)
         try:
