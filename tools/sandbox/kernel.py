@@ -232,18 +232,20 @@ class SandboxKernel:
     def kill(self) -> None:
         """Stop the kernel and everything it started (idempotent). Killing bwrap tears
         down the pid namespace, which SIGKILLs every process inside it."""
-        with contextlib.suppress(Exception):
-            self._client.stop_channels()
-        if self._proc.poll() is None:
-            if self._isolated:
-                self._proc.kill()
-            else:
-                os.killpg(self._proc.pid, 9)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=10)
-        if self._proc.stderr is not None:
-            self._proc.stderr.close()
-        self._fs.close()
+        try:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
+            if self._proc.poll() is None:
+                if self._isolated:
+                    self._proc.kill()
+                else:
+                    os.killpg(self._proc.pid, 9)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+        finally:
+            self._fs.close()
 
 
 def _connection_info() -> dict[str, Any]:

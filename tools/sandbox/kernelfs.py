@@ -124,7 +124,8 @@ class KernelFs:
 
     def close(self) -> None:
         """Release everything (idempotent): the tmpfs is freed once the sandbox is gone."""
-        self.detach()
+        with contextlib.suppress(OSError):  # still mounted: rmtree never follows links
+            self.detach()
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()

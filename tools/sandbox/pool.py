@@ -225,7 +225,11 @@ class KernelPool:
             raise
         if warm:
             nowhere = FigureStore(self.files_dir / "warm-up", 0, 0, 0)  # max_images=0 below
-            kernel.execute(WARMUP, self.settings.timeout_s * 2, 64 * 1024, 0, nowhere)
+            try:
+                kernel.execute(WARMUP, self.settings.timeout_s * 2, 64 * 1024, 0, nowhere)
+            except BaseException:
+                self._release(kernel)
+                raise
         return kernel
 
     def _claim_uid(self) -> int:
