@@ -310,44 +310,49 @@ def _bwrap_problem() -> str | None:
     return seccomp_problem()
 
 
+# Run inside the sandbox by the start-up probe: prints "ok", or the checks that failed.
+PROBE = """
+import importlib.util, os
+status = open('/proc/self/status').read()
+checks = {
+    'ipykernel importable': importlib.util.find_spec('ipykernel') is not None,
+    'seccomp filter active': 'Seccomp:\\t2' in status,
+    'own uid': os.getuid() != 0,
+    'scratch writable': os.access('/scratch', os.W_OK),
+}
+print(' '.join(f'not {name};' for name, ok in checks.items() if not ok) or 'ok')
+"""
+
+
 def _smoke_test(iso: Isolation, uid: int) -> str | None:
     """Start the real sandbox once with a trivial command: namespaces or mounts may be
     forbidden (nested containers) even where bwrap is installed, and the filter must load."""
-    limits = Limits(512, 10, 32, 1, 256)
-    probe = (
-        "import importlib.util as u, os; s = open('/proc/self/status').read(); "
-        "print('ok' if u.find_spec('ipykernel') and 'Seccomp:\\t2' in s and os.getuid() "
-        "and os.access('/scratch', os.W_OK) else s)"
-    )
     try:
         fs = KernelFs(1024 * 1024, 256, mount=True)
     except OSError as exc:
         return f"the kernel's scratch tmpfs cannot be mounted ({exc.strerror})"
+    info = os.open(os.devnull, os.O_WRONLY)  # bwrap's --info-fd report is not needed here
     try:
-        argv = bwrap_argv(iso, limits, uid, Path(os.devnull), 2, fs.root, 0)
-        cut = argv.index("-m")  # keep the launcher chain, replace `-m ipykernel_launcher ...`
-        return _run_probe([*argv[:cut], "-c", probe], iso.seccomp)
-    finally:
-        fs.close()
-
-
-def _run_probe(argv: list[str], seccomp: bytes) -> str | None:
-    with open_filter(seccomp) as fd:
-        argv[argv.index("--seccomp") + 1] = str(fd)
-        try:
+        with open_filter(iso.seccomp) as seccomp_fd:
+            limits = Limits(512, 10, 32, 1, 256)
+            argv = bwrap_argv(iso, limits, uid, Path(os.devnull), info, fs.root, seccomp_fd)
+            cut = argv.index("-m")  # keep the launcher chain, replace `-m ipykernel_launcher`
             out = subprocess.run(
-                argv,
+                [*argv[:cut], "-c", PROBE],
                 env={},
                 capture_output=True,
                 text=True,
                 timeout=PROBE_TIMEOUT_S,
-                pass_fds=[fd],
+                pass_fds=[info, seccomp_fd],
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"bubblewrap failed to start: {exc}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap failed to start: {exc}"
+    finally:
+        os.close(info)
+        fs.close()
     if out.returncode != 0 or out.stdout.strip() != "ok":
-        detail = out.stderr.strip()[-300:] or out.stdout.strip()[-300:] or out.returncode
-        return f"bubblewrap failed to start with the seccomp filter ({detail})"
+        detail = out.stdout.strip()[-300:] or out.stderr.strip()[-300:] or out.returncode
+        return f"the sandbox failed its start-up probe ({detail})"
     return None
 
 
