@@ -15,15 +15,19 @@ if [ ! -x .venv/bin/uv ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 fi
 
-# run_python isolates kernels with bubblewrap (Debian package). Installed only where we are
-# root with apt; elsewhere the agent refuses run_python with a message saying what to do.
-if ! command -v bwrap >/dev/null 2>&1; then
+# run_python isolates kernels with bubblewrap and a seccomp filter compiled by libseccomp
+# (Debian packages). Installed only where we are root with apt; elsewhere the agent refuses
+# run_python with a message saying what to do.
+sandbox_pkgs=()
+command -v bwrap >/dev/null 2>&1 || sandbox_pkgs+=(bubblewrap)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || sandbox_pkgs+=(libseccomp2)
+if [ ${#sandbox_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing bubblewrap (run_python sandbox)"
-        apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null; }
+        echo "setup: installing ${sandbox_pkgs[*]} (run_python sandbox)"
+        apt-get install -y -qq "${sandbox_pkgs[@]}" >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${sandbox_pkgs[@]}" >/dev/null; }
     else
-        echo "setup: bubblewrap missing: apt-get install bubblewrap as root, or the agent needs ONCALL_SANDBOX__ENABLED=false"
+        echo "setup: ${sandbox_pkgs[*]} missing: apt-get install them as root, or the agent needs ONCALL_SANDBOX__ENABLED=false"
     fi
 fi
 

@@ -267,7 +267,7 @@ class AgentSettings(BaseModel):
 
 class SandboxSettings(BaseModel):
     """`run_python`: a Jupyter kernel per conversation inside bubblewrap (no network, read-only
-    system, private scratch dir, unprivileged uid, rlimits). See README "Sandbox"."""
+    system, private scratch dir, unprivileged uid, rlimits, seccomp). See docs/sandbox.md."""
 
     enabled: bool = Field(
         True,
@@ -303,7 +303,29 @@ class SandboxSettings(BaseModel):
         256, ge=1, description="Output kept per execution; past it the run is interrupted."
     )
     max_images: int = Field(8, ge=0, description="PNG figures kept per execution.")
+    max_figure_kb: int = Field(1024, ge=16, description="Largest PNG figure kept.")
+    conversation_figures: int = Field(
+        64,
+        ge=0,
+        description="Figures kept on the host per conversation; they are deleted with the "
+        "conversation (reset, idle reaping, eviction, shutdown).",
+    )
+    conversation_figures_mb: int = Field(
+        32, ge=1, description="Bytes of figures kept on the host per conversation."
+    )
     scratch_mb: int = Field(64, ge=1, description="Size of the private scratch dir (tmpfs).")
+    scratch_files: int = Field(
+        4096,
+        ge=256,
+        description="Files and folders the scratch dir may hold (tmpfs inodes): empty files "
+        "cost no scratch bytes but do cost host kernel memory.",
+    )
+    input_file_mb: int = Field(
+        16,
+        ge=1,
+        description="Largest file handed to a conversation's scratch dir (put_file); the "
+        "scratch size caps them all together.",
+    )
     uid_base: int = Field(
         200000,
         ge=1000,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
+import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,14 @@ from oncall.core.errors import ConfigError, OncallError
 from oncall.core.settings import SandboxSettings
 from oncall.testing.fakes import ScriptedChatModel, code_reply
 from tests.unit.test_agent_loop import deps_for
-from tools.sandbox import isolation
+from tools.sandbox import isolation, kernelfs, seccomp
+from tools.sandbox.figures import FigureStore, sweep_figures
 from tools.sandbox.isolation import Isolation, Limits, bwrap_argv, kernel_env
+from tools.sandbox.kernelfs import KernelFs
 from tools.sandbox.result import ExecutionResult, OutputCollector, head_tail, trim_traceback
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+FS = Path("/tmp/oncall-kernel-1-x/fs")
 ISO = Isolation(
     "bwrap",
     Path("/opt/venv/bin/python"),
@@ -55,8 +61,12 @@ def test_head_tail_keeps_both_ends_and_says_how_much_was_cut() -> None:
     assert len(cut) < 260
 
 
+def _figures(folder: Path, files: int = 8, kb: int = 64, file_kb: int = 16) -> FigureStore:
+    return FigureStore(folder, max_files=files, max_bytes=kb * 1024, max_file_bytes=file_kb * 1024)
+
+
 def test_collector_caps_output_and_flags_the_overflow(tmp_path: Path) -> None:
-    out = OutputCollector(max_bytes=100, max_images=1, image_dir=tmp_path)
+    out = OutputCollector(max_bytes=100, max_images=1, figures=_figures(tmp_path))
     out.add("stream", {"name": "stdout", "text": "x" * 80})
     assert not out.overflowed
     out.add("stream", {"name": "stderr", "text": "y" * 80})
@@ -67,7 +77,7 @@ def test_collector_caps_output_and_flags_the_overflow(tmp_path: Path) -> None:
 
 
 def test_collector_saves_pngs_within_the_limit_and_returns_values(tmp_path: Path) -> None:
-    out = OutputCollector(max_bytes=10_000, max_images=1, image_dir=tmp_path / "conv")
+    out = OutputCollector(max_bytes=10_000, max_images=1, figures=_figures(tmp_path / "conv"))
     png = base64.b64encode(PNG).decode()
     out.add("display_data", {"data": {"image/png": png, "text/plain": "<Figure>"}})
     out.add("display_data", {"data": {"image/png": png}})  # over max_images
@@ -81,7 +91,7 @@ def test_collector_saves_pngs_within_the_limit_and_returns_values(tmp_path: Path
 
 
 def test_an_error_message_makes_the_status_error(tmp_path: Path) -> None:
-    out = OutputCollector(1000, 0, tmp_path)
+    out = OutputCollector(1000, 0, _figures(tmp_path))
     out.add("error", {"ename": "NameError", "evalue": "x", "traceback": ["NameError: x"]})
     result = out.finish("ok")
     assert result.status == "error" and result.error == "NameError: x"
@@ -95,19 +105,28 @@ def test_for_model_is_bounded_and_never_empty() -> None:
 # --- the sandbox command line ----------------------------------------------------------
 
 
+def _argv(iso: Isolation, conn: Path, fs: Path = FS) -> list[str]:
+    limits = Limits(512, 60, 32, 16)
+    return bwrap_argv(iso, limits, 200_007, conn, info_fd=9, fs_root=fs, seccomp_fd=11)
+
+
 def test_bwrap_argv_isolates_and_drops_privileges(tmp_path: Path) -> None:
     conn = tmp_path / "connection.json"
-    argv = bwrap_argv(ISO, Limits(512, 60, 32, 16), uid=200_007, connection_file=conn, info_fd=9)
+    argv = _argv(ISO, conn)
     joined = " ".join(argv)
     for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"):
         assert flag in argv
     assert "--clearenv" in argv and "--share-net" not in argv
+    assert "--seccomp 11" in joined, "the filter is loaded before the launcher chain"
     assert f"--ro-bind {conn} /run/kernel/connection.json" in joined
     assert "--ro-bind /opt/venv /opt/venv" in joined
-    assert "--bind " not in joined, "nothing from the host is writable"
+    # The only writable binds are folders of the kernel's own tmpfs (kernelfs.py).
+    binds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--bind"]
+    assert binds == [f"{FS}/scratch", f"{FS}/kernel"]
+    assert "--tmpfs" not in argv, "bubblewrap's tmpfs has no inode limit"
+    assert joined.index("--perms 0755 --dir /run ") < joined.index(f"{FS}/kernel /run/kernel")
     # Ancestors of the bound interpreter are created traversable before the bind.
     assert joined.index("--dir /root/.pyenv ") < joined.index("--ro-bind /root/.pyenv/versions")
-    assert f"--size {16 * 1024 * 1024} --tmpfs /scratch" in joined
     assert "--reuid=200007" in argv and "--no-new-privs" in argv
     assert f"--as={512 * 1024 * 1024}" in argv and "--nproc=32" in argv and "--cpu=60" in argv
     assert argv.index("/usr/bin/prlimit") < argv.index("/usr/bin/setpriv") < argv.index("-m")
@@ -116,14 +135,13 @@ def test_bwrap_argv_isolates_and_drops_privileges(tmp_path: Path) -> None:
 def test_an_interpreter_under_tmp_gets_a_real_tmp_dir(tmp_path: Path) -> None:
     # A CI checkout in /tmp: /tmp cannot be the scratch symlink, it must hold the bind.
     iso = dataclasses.replace(ISO, python_roots=(Path("/tmp/ci/main/.venv"), Path("/usr")))
-    argv = bwrap_argv(iso, Limits(512, 60, 32, 16), 200_007, tmp_path / "c.json", 9)
-    joined = " ".join(argv)
+    joined = " ".join(_argv(iso, tmp_path / "c.json"))
     assert "--symlink /scratch /tmp" not in joined
-    assert joined.index("--tmpfs /tmp") < joined.index("--dir /tmp/ci ")
+    assert joined.index(f"--bind {FS}/tmp /tmp") < joined.index("--dir /tmp/ci ")
     assert joined.index("--dir /tmp/ci/main ") < joined.index("--ro-bind /tmp/ci/main/.venv")
-    assert "--dir /tmp " not in joined  # the tmpfs mount point is not re-created
-    normal = " ".join(bwrap_argv(ISO, Limits(512, 60, 32, 16), 200_007, tmp_path / "c.json", 9))
-    assert "--symlink /scratch /tmp" in normal and "--tmpfs /tmp" not in normal
+    assert "--dir /tmp " not in joined  # the mount point is not re-created
+    normal = " ".join(_argv(ISO, tmp_path / "c.json"))
+    assert "--symlink /scratch /tmp" in normal and f"{FS}/tmp" not in normal
 
 
 def test_kernel_env_inherits_nothing_from_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,3 +241,101 @@ def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path
     assert "ZeroDivisionError" in str(model.calls[1][-1].content), "the fix sees the traceback"
     assert answer.abstained and "ZeroDivisionError" in answer.text
     assert answer.computation is not None and answer.computation["ok"] is False
+
+
+# --- the seccomp filter, the kernel's file system, figures -------------------------------
+
+
+def test_the_filter_denies_what_crosses_the_sandbox_walls(tmp_path: Path) -> None:
+    program = seccomp.build_filter()
+    assert program and len(program) % 8 == 0, "a BPF program: 8 bytes an instruction"
+    with open(tmp_path / "filter.pfc", "w+") as pfc:
+        seccomp.make_filter().export_pfc(pfc)
+        pfc.seek(0)
+        text = pfc.read()
+    for call in ("keyctl", "add_key", "unshare", "setns", "io_uring_setup", "bpf", "mount"):
+        assert f'"{call}"' in text, call
+    assert "action ERRNO(38)" in text, "clone3 answers ENOSYS so libc falls back to clone"
+    assert "action ALLOW" in text, "everything else runs"
+
+
+def test_without_libseccomp_run_python_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation.shutil, "which", lambda n: f"/x/{n}")
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_python_roots", lambda python: (Path("/opt/venv"),))
+    monkeypatch.setitem(sys.modules, "pyseccomp", None)  # import fails
+    seccomp.build_filter.cache_clear()
+    isolation._detect.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as err:
+            isolation.detect_isolation(SandboxSettings(python=Path("/opt/venv/bin/python")))
+        assert "pyseccomp is missing" in err.value.detail
+    finally:
+        seccomp.build_filter.cache_clear()
+        isolation._detect.cache_clear()
+
+
+def test_put_file_replaces_a_planted_link_and_never_follows_it(tmp_path: Path) -> None:
+    fs = KernelFs(1 << 20, 64, mount=False)  # plain folders: no mount in the unit tier
+    try:
+        outside = tmp_path / "host.txt"
+        outside.write_text("host")
+        (fs.host_path("scratch") / "data.csv").symlink_to(outside)
+        fs.put_file("data.csv", b"a,b\n", uid=None)
+        assert outside.read_text() == "host"
+        assert (fs.host_path("scratch") / "data.csv").read_bytes() == b"a,b\n"
+        for bad in ("..", ".env", "a/b", "-rf", "x" * 200, ""):
+            with pytest.raises(ValueError, match="bad file name"):
+                fs.put_file(bad, b"", uid=None)
+    finally:
+        fs.close()
+    assert not fs.private.exists()
+
+
+def test_a_link_in_place_of_a_kernel_socket_is_refused() -> None:
+    fs = KernelFs(1 << 20, 64, mount=False)
+    try:
+        (fs.host_path("kernel") / "k-1").symlink_to("/run/docker.sock")
+        assert fs.sockets_exist(["k-1"]) and not fs.sockets_exist(["k-1", "k-2"])
+        with pytest.raises(OncallError, match="not a socket"):
+            fs.seal_sockets(["k-1"])
+        assert stat.S_IMODE(fs.host_path("kernel").stat().st_mode) == 0o755, "sealed first"
+        assert fs.socket_base.startswith("/proc/self/fd/"), "reached by descriptor"
+    finally:
+        fs.close()
+
+
+def test_stale_kernel_folders_of_dead_agents_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernelfs.tempfile, "gettempdir", lambda: str(tmp_path))
+    dead, mine = (
+        tmp_path / "oncall-kernel-999999999-ab",
+        tmp_path / f"oncall-kernel-{os.getpid()}-cd",
+    )
+    for private in (dead, mine):
+        (private / "fs").mkdir(parents=True)
+    assert kernelfs.sweep_stale() == 1
+    assert not dead.exists() and mine.exists()
+
+
+def test_figures_stay_within_the_conversation_quota(tmp_path: Path) -> None:
+    store = _figures(tmp_path / "c", files=2, kb=8, file_kb=5)
+    assert "per figure" in str(store.save(PNG + b"\0" * 6000))
+    assert isinstance(store.save(PNG), Path) and isinstance(store.save(PNG), Path)
+    assert "quota (2 figures" in str(store.save(PNG)) and store.usage() == (2, 2 * len(PNG))
+    store.clear()
+    assert store.usage() == (0, 0)
+    by_bytes = _figures(tmp_path / "d", files=10, kb=8, file_kb=5)
+    assert isinstance(by_bytes.save(PNG + b"\0" * 4500), Path)
+    assert "quota" in str(by_bytes.save(PNG + b"\0" * 4500)), "8 KB in all"
+
+
+def test_figure_folders_left_by_a_dead_agent_are_swept(tmp_path: Path) -> None:
+    old, fresh, other = tmp_path / ("a" * 16), tmp_path / ("b" * 16), tmp_path / "mpl-cache"
+    for folder in (old, fresh, other):
+        folder.mkdir()
+    os.utime(old, (1, 1))
+    os.utime(other, (1, 1))
+    assert sweep_figures(tmp_path, idle_s=600) == 1
+    assert not old.exists() and fresh.exists() and other.exists()

@@ -4,36 +4,39 @@ A kernel runs as `bwrap ... -- prlimit ... -- setpriv ... -- python -m ipykernel
 
 - bubblewrap gives it new mount, pid, network, ipc, uts (and cgroup) namespaces. The root is
   an empty tmpfs with only /usr, a few /etc files, the interpreter's prefixes (read-only), a
-  fresh /proc of its own pid namespace, a minimal /dev, a size-capped scratch tmpfs and a
-  small tmpfs for the kernel's ZeroMQ sockets. Nothing of the host's home, the project (its
-  `.env`) or other processes is visible; the network namespace has no interface but a
-  downed loopback.
+  fresh /proc of its own pid namespace and a minimal /dev. The only writable places are the
+  folders of the kernel's own tmpfs (kernelfs.py: capped in bytes and in files): /scratch,
+  /run/kernel for the ZeroMQ sockets (sealed once the kernel is up) and /tmp where it cannot
+  be a symlink to /scratch. Nothing of the host's home, the project (its `.env`) or other
+  processes is visible; the network namespace has no interface but a downed loopback.
+- bubblewrap loads a seccomp filter (seccomp.py) before the launcher chain runs: no new
+  namespaces, mounts, keyrings, io_uring, bpf, ptrace and the like.
 - prlimit caps address space, CPU time, processes, file size and open files.
 - setpriv drops to a uid/gid of its own (`uid_base + slot`) with no capabilities and
   no_new_privs. RLIMIT_NPROC is not enforced for root, and counting it per uid makes the
   process cap per kernel.
-
-The host reaches the sockets through `/proc/<sandbox pid>/root/run/kernel`, so no host
-directory is writable from inside (a kernel cannot fill the host's disk).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from oncall.core.errors import ConfigError
 from oncall.core.settings import SandboxSettings
+from tools.sandbox.kernelfs import KernelFs
+from tools.sandbox.seccomp import build_filter, seccomp_problem
 
 SOCKET_DIR = "/run/kernel"  # inside the sandbox
 CONNECTION_FILE = f"{SOCKET_DIR}/connection.json"
 SCRATCH = "/scratch"
-TMP_MB = 16  # /tmp when it cannot be the scratch symlink (see bwrap_argv)
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/mime.types")
 PROBE_TIMEOUT_S = 30.0
 
@@ -44,10 +47,11 @@ class Limits:
     cpu_seconds: int
     max_processes: int
     scratch_mb: int
+    scratch_files: int = 4096
 
     @classmethod
     def from_settings(cls, s: SandboxSettings) -> Limits:
-        return cls(s.memory_mb, s.cpu_seconds, s.max_processes, s.scratch_mb)
+        return cls(s.memory_mb, s.cpu_seconds, s.max_processes, s.scratch_mb, s.scratch_files)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Isolation:
     bwrap: str = ""
     setpriv: str = ""
     prlimit: str = ""
+    seccomp: bytes = b""  # the compiled BPF filter bubblewrap loads (seccomp.py)
 
 
 def prlimit_argv(prlimit: str, limits: Limits) -> list[str]:
@@ -170,30 +175,38 @@ def build_font_cache(python: Path, folder: Path) -> Path | None:
 
 
 def bwrap_argv(
-    iso: Isolation, limits: Limits, uid: int, connection_file: Path, info_fd: int
+    iso: Isolation,
+    limits: Limits,
+    uid: int,
+    connection_file: Path,
+    info_fd: int,
+    fs_root: Path,
+    seccomp_fd: int,
 ) -> list[str]:
-    """The full command that starts one isolated kernel (pure: no side effects)."""
+    """The full command that starts one isolated kernel (pure: no side effects). `fs_root`
+    is the kernel's tmpfs on the host (kernelfs.py), `seccomp_fd` a readable descriptor
+    holding the compiled filter."""
     roots = sorted(set(iso.python_roots))
-    mb = 1024 * 1024
     isolation = [
         iso.bwrap,
         *("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"),
         *("--unshare-cgroup-try", "--die-with-parent", "--new-session"),
-        *("--hostname", "sandbox", "--info-fd", str(info_fd)),
+        *("--hostname", "sandbox", "--info-fd", str(info_fd), "--seccomp", str(seccomp_fd)),
     ]
     # /tmp is normally a symlink to the scratch dir; when the interpreter itself lives under
     # /tmp (a CI checkout, say) /tmp must be a real directory holding that bind instead, so
-    # it becomes a small tmpfs of its own, mounted before the binds that go inside it.
+    # it is the tmpfs's `tmp` folder, bound before the binds that go inside it.
     under_tmp = any(root.is_relative_to("/tmp") for root in roots)
-    tmp_mount = ("--perms", "1777", "--size", str(TMP_MB * mb), "--tmpfs", "/tmp")
+    tmp_mount = ("--bind", str(fs_root / "tmp"), "/tmp")
     filesystem = [
         *_system_binds(),
         *(tmp_mount if under_tmp else ()),
         *_dirs_for(roots, frozenset({Path("/tmp")}) if under_tmp else frozenset()),
         *[arg for root in roots for arg in ("--ro-bind", str(root), str(root))],
         *("--proc", "/proc", "--dev", "/dev"),
-        *("--perms", "1777", "--size", str(limits.scratch_mb * mb), "--tmpfs", SCRATCH),
-        *("--perms", "0777", "--size", str(mb), "--tmpfs", SOCKET_DIR),
+        *("--bind", str(fs_root / "scratch"), SCRATCH),
+        *("--perms", "0755", "--dir", str(Path(SOCKET_DIR).parent)),
+        *("--bind", str(fs_root / "kernel"), SOCKET_DIR),
         *("--ro-bind", str(connection_file), CONNECTION_FILE),
         *_font_cache_binds(iso.font_cache),
         *(() if under_tmp else ("--symlink", SCRATCH, "/tmp")),
@@ -248,6 +261,7 @@ def _detect(python: Path, allow_unsafe: bool, uid: int) -> Isolation:
             bwrap=shutil.which("bwrap") or "",
             setpriv=shutil.which("setpriv") or "",
             prlimit=prlimit,
+            seccomp=build_filter(),
         )
         problem = _smoke_test(iso, uid)
         if problem is None:
@@ -293,25 +307,67 @@ def _bwrap_problem() -> str | None:
             "the agent does not run as root, so kernels cannot get a uid of their own "
             "(needed for a per-kernel process limit)"
         )
-    return None
+    return seccomp_problem()
+
+
+# Run inside the sandbox by the start-up probe: prints "ok", or the checks that failed.
+PROBE = """
+import importlib.util, os
+status = open('/proc/self/status').read()
+checks = {
+    'ipykernel importable': importlib.util.find_spec('ipykernel') is not None,
+    'seccomp filter active': 'Seccomp:\\t2' in status,
+    'own uid': os.getuid() != 0,
+    'scratch writable': os.access('/scratch', os.W_OK),
+}
+print(' '.join(f'not {name};' for name, ok in checks.items() if not ok) or 'ok')
+"""
 
 
 def _smoke_test(iso: Isolation, uid: int) -> str | None:
-    """Start the real sandbox once with a trivial command: namespaces may be forbidden
-    (nested containers, seccomp) even where bwrap is installed."""
-    limits = Limits(512, 10, 32, 1)
-    probe = Path(os.devnull)
-    argv = bwrap_argv(iso, limits, uid, probe, info_fd=2)
-    cut = argv.index("-m")  # keep the launcher chain, replace `-m ipykernel_launcher ...`
-    argv = [
-        *argv[:cut],
-        "-c",
-        "import importlib.util as u; print(u.find_spec('ipykernel') and 'ok')",
-    ]
+    """Start the real sandbox once with a trivial command: namespaces or mounts may be
+    forbidden (nested containers) even where bwrap is installed, and the filter must load."""
     try:
-        out = subprocess.run(argv, env={}, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+        fs = KernelFs(1024 * 1024, 256, mount=True)
+    except OSError as exc:
+        return f"the kernel's scratch tmpfs cannot be mounted ({exc.strerror})"
+    info = os.open(os.devnull, os.O_WRONLY)  # bwrap's --info-fd report is not needed here
+    try:
+        with open_filter(iso.seccomp) as seccomp_fd:
+            limits = Limits(512, 10, 32, 1, 256)
+            argv = bwrap_argv(iso, limits, uid, Path(os.devnull), info, fs.root, seccomp_fd)
+            cut = argv.index("-m")  # keep the launcher chain, replace `-m ipykernel_launcher`
+            out = subprocess.run(
+                [*argv[:cut], "-c", PROBE],
+                env={},
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+                pass_fds=[info, seccomp_fd],
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap failed to start: {exc}"
-    if out.returncode != 0 or "ok" not in out.stdout:
-        return f"bubblewrap failed to start ({out.stderr.strip()[-300:] or out.returncode})"
+    finally:
+        os.close(info)
+        fs.close()
+    if out.returncode != 0 or out.stdout.strip() != "ok":
+        detail = out.stdout.strip()[-300:] or out.stderr.strip()[-300:] or out.returncode
+        return f"the sandbox failed its start-up probe ({detail})"
     return None
+
+
+@contextlib.contextmanager
+def open_filter(program: bytes) -> Iterator[int]:
+    """A readable descriptor holding `program`, for `bwrap --seccomp` (closed on exit)."""
+    read, write = os.pipe()
+    try:
+        if len(program) > 65536:  # more than a pipe holds without a reader
+            raise ValueError("the seccomp program is larger than a pipe buffer")
+        os.write(write, program)
+        os.close(write)
+        write = -1
+        yield read
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)

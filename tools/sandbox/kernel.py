@@ -2,7 +2,8 @@
 
 The kernel is started by us (not by jupyter-client's KernelManager, which cannot wrap the
 command in bubblewrap and wants to own the connection file). ZeroMQ runs over `ipc` sockets
-inside the sandbox's private tmpfs; the client connects through `/proc/<pid>/root`.
+in the kernel's own tmpfs; the client connects through a descriptor of their folder, sealed
+against the kernel once it is up (kernelfs.py).
 
 Limits enforced here, per execution: a wall-clock timeout (the kernel is killed: an
 infinite loop in C code ignores interrupts, and state that ran away is not worth keeping)
@@ -16,26 +17,27 @@ import json
 import os
 import queue
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from oncall.core.errors import OncallError
+from tools.sandbox.figures import FigureStore
 from tools.sandbox.isolation import (
+    SCRATCH,
     SOCKET_DIR,
     Isolation,
     Limits,
     bwrap_argv,
     kernel_command,
     kernel_env,
+    open_filter,
     prlimit_argv,
 )
+from tools.sandbox.kernelfs import KernelFs
 from tools.sandbox.result import ExecutionResult, OutputCollector
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
@@ -60,29 +62,33 @@ class SandboxKernel:
     def __init__(self, iso: Isolation, limits: Limits, uid: int):
         self.uid = uid
         self.last_used = time.monotonic()
-        self._private = Path(tempfile.mkdtemp(prefix="oncall-kernel-"))  # 0700, root only
-        self._own_session = iso.kind == "unsafe-local"  # no pid namespace to tear down
+        self._isolated = iso.kind == "bwrap"  # else no pid namespace to tear down
+        self._fs = KernelFs(
+            limits.scratch_mb * 1024 * 1024, limits.scratch_files, mount=self._isolated
+        )
         self._info = _connection_info()
-        self._proc, ip = self._launch(iso, limits)
+        try:
+            self._proc = self._launch(iso, limits)
+        except BaseException:
+            self._fs.close()
+            raise
         self._client = BlockingKernelClient()
-        info: dict[str, Any] = {**self._info, "ip": ip}
+        info: dict[str, Any] = {**self._info, "ip": self._fs.socket_base}
         self._client.load_connection_info(info)  # type: ignore[arg-type]
         try:
-            self._wait_ready(ip)
+            self._wait_ready()
         except BaseException:
             self.kill()
             raise
 
-    def _launch(self, iso: Isolation, limits: Limits) -> tuple[subprocess.Popen[bytes], str]:
-        conn = self._private / "connection.json"
-        if iso.kind == "unsafe-local":
-            sockets = self._private / "run"
-            scratch = self._private / "scratch"
-            sockets.mkdir()
-            scratch.mkdir()
-            conn.write_text(json.dumps({**self._info, "ip": str(sockets / "k")}))
+    def _launch(self, iso: Isolation, limits: Limits) -> subprocess.Popen[bytes]:
+        conn = self._fs.private / "connection.json"  # root-only folder, outside the tmpfs
+        if not self._isolated:
+            scratch = self._fs.host_path("scratch")
+            sockets = str(self._fs.host_path("kernel") / "k")
+            conn.write_text(json.dumps({**self._info, "ip": sockets}))
             argv = [*prlimit_argv(iso.prlimit, limits), *kernel_command(iso.python, str(conn))]
-            proc = _spawn(
+            return _spawn(
                 argv,
                 env=kernel_env(iso.python, str(scratch)),
                 cwd=scratch,
@@ -91,39 +97,44 @@ class SandboxKernel:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            return proc, str(sockets / "k")
         conn.write_text(json.dumps({**self._info, "ip": f"{SOCKET_DIR}/k"}))
         conn.chmod(0o644)  # the kernel's uid must read it; the folder stays root-only
         info_r, info_w = os.pipe()
         try:
-            proc = _spawn(
-                bwrap_argv(iso, limits, self.uid, conn, info_w),
-                env={},
-                pass_fds=[info_w],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            with open_filter(iso.seccomp) as seccomp_fd:
+                argv = bwrap_argv(iso, limits, self.uid, conn, info_w, self._fs.root, seccomp_fd)
+                proc = _spawn(
+                    argv,
+                    env={},
+                    pass_fds=[info_w, seccomp_fd],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
             os.close(info_w)
             info_w = -1
-            child = _read_child_pid(info_r, proc)
+            _read_child_pid(info_r, proc)
         finally:
             os.close(info_r)
             if info_w >= 0:
                 os.close(info_w)
-        return proc, f"/proc/{child}/root{SOCKET_DIR}/k"
+        return proc
 
-    def _wait_ready(self, ip: str) -> None:
-        """Sockets exist, then a kernel_info round trip: jupyter-client's own readiness
+    def _wait_ready(self) -> None:
+        """Sockets exist (then they are sealed against the kernel and the host's mount of
+        its tmpfs is dropped), then a kernel_info round trip: jupyter-client's own readiness
         check reads a not-yet-bound heartbeat as a dead kernel."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        ports = [self._info[f"{c}_port"] for c in CHANNELS]
-        while not all(os.path.exists(f"{ip}-{p}") for p in ports):
+        sockets = [f"k-{self._info[f'{c}_port']}" for c in CHANNELS]
+        while not self._fs.sockets_exist(sockets):
             if not self.alive:
                 raise OncallError("sandbox_start", f"the kernel exited at start: {self._stderr()}")
             if time.monotonic() > deadline:
                 raise OncallError("sandbox_start", "the kernel did not start in time")
             time.sleep(0.01)
+        # No user code has run yet: from here on the kernel's uid cannot change the folder.
+        self._fs.seal_sockets(sockets)
+        self._fs.detach()
         self._client.start_channels()
         self._client.kernel_info()  # answered once the kernel's event loop runs
         while True:
@@ -148,12 +159,12 @@ class SandboxKernel:
         return self._proc.poll() is None
 
     def execute(
-        self, code: str, timeout_s: float, max_bytes: int, max_images: int, image_dir: Path
+        self, code: str, timeout_s: float, max_bytes: int, max_images: int, figures: FigureStore
     ) -> ExecutionResult:
         """Run `code`; never raises for the code's own failures (they are in the result)."""
         self.last_used = time.monotonic()
         started = time.perf_counter()
-        out = OutputCollector(max_bytes, max_images, image_dir)
+        out = OutputCollector(max_bytes, max_images, figures)
         msg_id = self._client.execute(code, allow_stdin=False, stop_on_error=True)
         deadline = time.monotonic() + timeout_s
         interrupted_at: float | None = None
@@ -186,6 +197,13 @@ class SandboxKernel:
         self.last_used = time.monotonic()
         return out.finish("ok", None, _ms(started))
 
+    def put_file(self, name: str, data: bytes) -> str:
+        """Write `data` into the scratch dir as `name`; the path the code sees. Raises
+        ValueError for a bad name, OSError when it does not fit."""
+        self._fs.put_file(name, data, self.uid if self._isolated else None)
+        scratch = SCRATCH if self._isolated else str(self._fs.host_path("scratch"))
+        return f"{scratch}/{name}"
+
     def interrupt(self) -> None:
         """KeyboardInterrupt in the running code (ipykernel's message interrupt mode)."""
         msg = self._client.session.msg("interrupt_request", {})
@@ -214,18 +232,20 @@ class SandboxKernel:
     def kill(self) -> None:
         """Stop the kernel and everything it started (idempotent). Killing bwrap tears
         down the pid namespace, which SIGKILLs every process inside it."""
-        with contextlib.suppress(Exception):
-            self._client.stop_channels()
-        if self._proc.poll() is None:
-            if self._own_session:
-                os.killpg(self._proc.pid, 9)
-            else:
-                self._proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=10)
-        if self._proc.stderr is not None:
-            self._proc.stderr.close()
-        shutil.rmtree(self._private, ignore_errors=True)
+        try:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
+            if self._proc.poll() is None:
+                if self._isolated:
+                    self._proc.kill()
+                else:
+                    os.killpg(self._proc.pid, 9)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+        finally:
+            self._fs.close()
 
 
 def _connection_info() -> dict[str, Any]:

@@ -4,7 +4,8 @@ Each conversation (thread id) owns one kernel, so variables survive between call
 thread and never leak across threads. Calls in one conversation are serialized; different
 conversations run in parallel. A new conversation takes a spare kernel that was started
 (and had numpy/pandas/matplotlib imported) in the background, so its first call costs
-milliseconds, not a kernel start.
+milliseconds, not a kernel start. A conversation's figures (figures.py) live as long as the
+conversation does here: reset, idle reaping, eviction and `close` delete them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from typing import Protocol
 
 from oncall.core.errors import OncallError
 from oncall.core.settings import SandboxSettings
+from tools.sandbox.figures import FigureStore, sweep_figures
 from tools.sandbox.isolation import Isolation, Limits, build_font_cache
 from tools.sandbox.kernel import SandboxKernel
+from tools.sandbox.kernelfs import sweep_stale
 from tools.sandbox.result import ExecutionResult
+
+MB = 1024 * 1024
 
 WARMUP = "import numpy, pandas, matplotlib.pyplot\ndel numpy, pandas, matplotlib"
 
@@ -39,6 +44,7 @@ class PythonExecutor(Protocol):
 
 @dataclass
 class _Session:
+    figures: FigureStore
     kernel: SandboxKernel | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
@@ -62,6 +68,10 @@ class KernelPool:
         self._reaper: threading.Thread | None = None
         self._font_lock = threading.Lock()
         self._font_checked = False
+        # Leftovers of an agent that died: mounts of half-started kernels, and figures of
+        # conversations no process can still be using.
+        sweep_stale()
+        sweep_figures(files_dir, settings.idle_timeout_s)
 
     # --- public ---------------------------------------------------------------------
 
@@ -72,17 +82,13 @@ class KernelPool:
         with session.lock:
             if self._sessions.get(conversation) is not session:  # reaped while we waited
                 return self.run(conversation, code)
-            kernel = session.kernel
-            if kernel is None or not kernel.alive:
-                if kernel is not None:
-                    self._release(kernel)
-                kernel = session.kernel = self._take_kernel()
+            kernel = self._live_kernel(session)
             result = kernel.execute(
                 code,
                 timeout_s=self.settings.timeout_s,
                 max_bytes=self.settings.max_output_kb * 1024,
                 max_images=self.settings.max_images,
-                image_dir=self.files_dir / _safe_name(conversation),
+                figures=session.figures,
             )
             session.last_used = time.monotonic()
             if not kernel.alive:
@@ -91,8 +97,38 @@ class KernelPool:
         self._refill()
         return result
 
+    def put_file(self, conversation: str, name: str, data: bytes) -> str:
+        """Put `data` into the conversation's scratch dir as `name` (replacing a file of that
+        name) and return the path its code opens. The file lives as long as the kernel:
+        a reset, a timeout or a crash loses it. Raises `OncallError` ("sandbox_file") for a
+        bad name, a file over `input_file_mb`, or a full scratch dir."""
+        cap = self.settings.input_file_mb * MB
+        if len(data) > cap:
+            raise OncallError(
+                "sandbox_file",
+                f"{name} is {len(data) / MB:.1f} MB; files handed to run_python may be at "
+                f"most {self.settings.input_file_mb} MB (sandbox.input_file_mb)",
+            )
+        session = self._session(conversation)
+        with session.lock:
+            if self._sessions.get(conversation) is not session:
+                return self.put_file(conversation, name, data)
+            kernel = self._live_kernel(session)
+            try:
+                return kernel.put_file(name, data)
+            except ValueError as exc:
+                raise OncallError("sandbox_file", str(exc)) from exc
+            except OSError as exc:
+                raise OncallError(
+                    "sandbox_file",
+                    f"{name} does not fit in the conversation's scratch dir "
+                    f"({self.settings.scratch_mb} MB, {self.settings.scratch_files} files): "
+                    f"{exc.strerror}",
+                ) from exc
+
     def reset(self, conversation: str) -> None:
-        """Forget the conversation's variables and scratch files (its kernel is stopped)."""
+        """Forget the conversation's variables, scratch files and figures (its kernel is
+        stopped)."""
         with self._lock:
             session = self._sessions.pop(conversation, None)
         if session is not None:
@@ -100,6 +136,7 @@ class KernelPool:
                 if session.kernel is not None:
                     self._release(session.kernel)
                     session.kernel = None
+                session.figures.clear()
 
     def prewarm(self) -> None:
         """Start the spare kernels now (servers call this at start-up; the CLI does not)."""
@@ -118,6 +155,7 @@ class KernelPool:
         for session in sessions:
             if session.kernel is not None:
                 session.kernel.kill()
+            session.figures.clear()
         for kernel in spares:
             kernel.kill()
 
@@ -136,9 +174,27 @@ class KernelPool:
         with self._lock:
             session = self._sessions.get(conversation)
             if session is None:
-                session = self._sessions[conversation] = _Session()
+                session = self._sessions[conversation] = _Session(self._figures(conversation))
             self._sessions.move_to_end(conversation)
             return session
+
+    def _figures(self, conversation: str) -> FigureStore:
+        s = self.settings
+        return FigureStore(
+            self.files_dir / _safe_name(conversation),
+            max_files=s.conversation_figures,
+            max_bytes=s.conversation_figures_mb * MB,
+            max_file_bytes=s.max_figure_kb * 1024,
+        )
+
+    def _live_kernel(self, session: _Session) -> SandboxKernel:
+        """The session's kernel, replaced when it died (call with `session.lock` held)."""
+        kernel = session.kernel
+        if kernel is None or not kernel.alive:
+            if kernel is not None:
+                self._release(kernel)
+            kernel = session.kernel = self._take_kernel()
+        return kernel
 
     def _take_kernel(self) -> SandboxKernel:
         with self._lock:
@@ -168,7 +224,12 @@ class KernelPool:
                 self._free_uids.append(uid)
             raise
         if warm:
-            kernel.execute(WARMUP, self.settings.timeout_s * 2, 64 * 1024, 0, self.files_dir)
+            nowhere = FigureStore(self.files_dir / "warm-up", 0, 0, 0)  # max_images=0 below
+            try:
+                kernel.execute(WARMUP, self.settings.timeout_s * 2, 64 * 1024, 0, nowhere)
+            except BaseException:
+                self._release(kernel)
+                raise
         return kernel
 
     def _claim_uid(self) -> int:
@@ -193,6 +254,7 @@ class KernelPool:
                     session.lock.release()
                 del self._sessions[name]
                 kernel.kill()
+                session.figures.clear()
                 self._free_uids.append(kernel.uid)
                 return
 
@@ -245,6 +307,7 @@ class KernelPool:
         many were stopped. Dead spares are dropped too."""
         now = time.monotonic() if now is None else now
         stopped: list[SandboxKernel] = []
+        ended: list[_Session] = []
         with self._lock:
             for name, session in list(self._sessions.items()):
                 idle = now - session.last_used > self.settings.idle_timeout_s
@@ -253,12 +316,15 @@ class KernelPool:
                         if session.kernel is not None:
                             stopped.append(session.kernel)
                         del self._sessions[name]
+                        ended.append(session)
                     finally:
                         session.lock.release()
             dead = [k for k in self._spares if not k.alive]
             self._spares = [k for k in self._spares if k.alive]
         for kernel in stopped + dead:
             self._release(kernel)
+        for session in ended:
+            session.figures.clear()
         return len(stopped)
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from tools.sandbox.figures import FigureStore
 
 Status = Literal["ok", "error", "timeout", "died"]
 
@@ -91,12 +92,14 @@ class ExecutionResult:
 
 class OutputCollector:
     """Accumulates IOPub messages of one execution, within `max_bytes` of text and
-    `max_images` figures. `overflowed` tells the caller to interrupt the kernel."""
+    `max_images` figures (kept in `figures`, within the conversation's quota).
+    `overflowed` tells the caller to interrupt the kernel."""
 
-    def __init__(self, max_bytes: int, max_images: int, image_dir: Path):
+    def __init__(self, max_bytes: int, max_images: int, figures: FigureStore):
         self.max_bytes = max_bytes
         self.max_images = max_images
-        self.image_dir = image_dir
+        self.figures = figures
+        self.figure_notes: list[str] = []
         self.streams: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self.used = 0
         self.result: str | None = None
@@ -137,22 +140,25 @@ class OutputCollector:
             raw = base64.b64decode(str(encoded), validate=False)
         except (binascii.Error, ValueError):
             return
-        if not raw.startswith(b"\x89PNG") or len(raw) > self.max_bytes * 8:
-            return  # not a PNG, or larger than any plot we want to hand to a chat client
+        if not raw.startswith(b"\x89PNG"):
+            return
         if len(self.files) >= self.max_images:
             self.images_dropped += 1
             return
-        self.image_dir.mkdir(parents=True, exist_ok=True)
-        path = self.image_dir / f"figure-{uuid.uuid4().hex[:12]}.png"
-        path.write_bytes(raw)
-        self.files.append(path)
+        saved = self.figures.save(raw)
+        if isinstance(saved, Path):
+            self.files.append(saved)
+        elif saved not in self.figure_notes:
+            self.figure_notes.append(saved)
 
     def finish(self, status: Status, note: str | None = None, ms: float = 0.0) -> ExecutionResult:
         error = self.error
         if note:
             error = f"{error}\n{note}" if error else note
+        notes = list(self.figure_notes)
         if self.images_dropped:
-            more = f"{self.images_dropped} more figure(s) dropped (limit {self.max_images})."
+            notes.append(f"{self.images_dropped} more figure(s) dropped (limit {self.max_images}).")
+        for more in notes:
             error = f"{error}\n{more}" if error else more
         return ExecutionResult(
             status=status if status != "ok" or self.error is None else "error",
