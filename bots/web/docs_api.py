@@ -65,8 +65,8 @@ async def document(key: str, user: User, request: Request, chunk: str = "") -> d
 
 def _view(doc: Document, chunk: str, links: SourceLinks) -> dict[str, Any]:
     ids = [c.id for c in doc.chunks]
-    source = doc.record.source
-    external = links.url(source) if not links.url(source).startswith("/") else None
+    original = links.url(doc.record.source)
+    external = None if original.startswith("/") else original  # not the view itself
     return {
         "key": doc.key,
         "title": doc.title,
