@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
@@ -82,11 +84,17 @@ class Agent:
         route: Route | None = None,
         user: Principal | None = None,
         attachments: Sequence[Attachment] = (),
+        cancel: threading.Event | None = None,
     ) -> Iterator[AgentEvent]:
-        """`ask`, live: yields the route decision, tool calls as they start and finish,
-        answer tokens as the model writes them, and last an `answer` event with the same
-        `Answer` (recorded the same way) that `ask` would have returned. Closing the
-        generator early abandons the turn (nothing is recorded)."""
+        """`ask`, live: yields the route decision, each node as it starts, searches and
+        tool calls as they start and finish, answer tokens as the model writes them, and
+        last an `answer` event with the same `Answer` (recorded the same way) that `ask`
+        would have returned (event names: agent/streaming.py).
+
+        Setting `cancel` stops the turn: at the next token the model stream is closed (the
+        LLM server stops generating), at the latest before the next node; the generator
+        then yields `cancelled` and ends, nothing is recorded, and the thread takes the
+        next question as usual. Closing the generator early also abandons the turn."""
         question = validate_question(question)
         thread_id = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
@@ -94,16 +102,25 @@ class Agent:
         for action in self.pending(thread_id):
             self._drop(action, deps)
         config: Any = {"configurable": {"thread_id": thread_id}}
+        if cancel is not None:
+            config["callbacks"] = [_CancelWatch(cancel)]
         events = TurnEvents()
         parts = self._graph.stream(
             _turn_input(question, route, attachments),
             config=config,
             context=deps,
-            stream_mode=["updates", "messages"],
+            stream_mode=["tasks", "updates", "messages", "custom"],
         )
-        with storage_errors():
-            for mode, chunk in parts:
-                yield from events.feed(mode, chunk)
+        try:
+            with storage_errors():
+                for mode, chunk in parts:
+                    if cancel is not None and cancel.is_set():
+                        raise TurnCancelled
+                    yield from events.feed(mode, chunk)
+        except TurnCancelled:
+            parts.close()
+            yield AgentEvent("cancelled")
+            return
         snapshot = self._graph.get_state(config)
         state = {**snapshot.values, "__interrupt__": snapshot.interrupts}
         yield AgentEvent("answer", answer=self._answer(state, thread_id, started))
@@ -181,6 +198,38 @@ class Agent:
                 if not best_effort("turn record", exc):
                     raise
         return answer
+
+
+class TurnCancelled(Exception):
+    """The asker stopped the turn (`Agent.stream(cancel=...)`)."""
+
+
+class _CancelWatch(BaseCallbackHandler):
+    """Raises `TurnCancelled` inside the graph run once `cancel` is set: on the next model
+    token (which closes the model's HTTP stream, so the server stops generating) or when
+    the next node or model call starts. `raise_error`: LangChain otherwise only logs
+    exceptions raised by callbacks."""
+
+    raise_error = True
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+
+    def _check(self) -> None:
+        if self.cancel.is_set():
+            raise TurnCancelled("stopped by the user")
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        self._check()
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self._check()
+
+    def on_llm_start(self, serialized: Any, prompts: Any, **kwargs: Any) -> None:
+        self._check()
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        self._check()
 
 
 @dataclass(frozen=True)

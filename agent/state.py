@@ -11,6 +11,7 @@ from langgraph.graph.message import add_messages
 
 from agent.citations import Citation
 from agent.ports import CodeExecutor, PaperReading, RouteDecider, ToolCatalogue
+from agent.progress import report_progress
 from agent.router import Route
 from ingest.embed import Embedder
 from ingest.store import DocStore
@@ -122,6 +123,7 @@ class Deps:
         """search_docs as the asker (only documents their groups may read); `k` chunks,
         default `retrieval.top_k`."""
         r = self.retrieval
+        report_progress("search", query=query)  # live step in a streamed turn
         hits = search_docs(
             query,
             self.store,
@@ -134,4 +136,5 @@ class Deps:
         )
         # A token pasted into a runbook must not reach the model, citations or the user.
         known = self.known_secrets
+        report_progress("retrieval", query=query, hits=len(hits))
         return [replace(h, text=redact_text(h.text, known)) for h in hits]

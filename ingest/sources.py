@@ -10,7 +10,9 @@ A registry is a YAML or TOML file (see `examples/sources.yaml`):
         schedule: 1h              # how often `oncall sync --due` re-syncs it (m, h, d)
         exclude: ["drafts/**"]    # optional globs, relative to the source root
 
-`git` sources read the files tracked in a checkout (optionally `pull: true` first);
+`git` sources read the files tracked in a checkout (optionally `pull: true` first); an
+optional `web_url` template (`https://git.example.com/org/repo/blob/main/{path}`) is where
+the web chat links their citations;
 `sitemap` sources fetch every page listed in a sitemap (or sitemap index) over HTTP.
 """
 
@@ -45,6 +47,12 @@ class SourceSpec(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     pull: bool = Field(False, description="git: `git pull --ff-only` before reading.")
     max_pages: int = Field(1000, ge=1, description="sitemap: most pages fetched per sync.")
+    web_url: str | None = Field(
+        None,
+        description="git: URL of a file in the repository's web UI, `{path}` standing for "
+        "the file's path in the checkout; citations link there instead of the server's "
+        "document view.",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -61,6 +69,22 @@ class SourceSpec(BaseModel):
             raise ValueError("ACL group names must not be empty")
         return sorted({g.strip() for g in groups})
 
+    @field_validator("web_url")
+    @classmethod
+    def _valid_web_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("https://", "http://")) or "{path}" not in value:
+            raise ValueError(
+                f"web_url {value!r} must be an http(s) URL containing {{path}}, e.g. "
+                "https://git.example.com/org/repo/blob/main/{path}"
+            )
+        try:
+            value.format(path="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"web_url {value!r}: only {{path}} may appear in braces") from exc
+        return value
+
     @model_validator(mode="after")
     def _location(self) -> SourceSpec:
         if self.type == "sitemap":
@@ -68,6 +92,8 @@ class SourceSpec(BaseModel):
                 raise ValueError(f"source {self.name!r}: a sitemap source needs an http(s) url")
         elif self.path is None:
             raise ValueError(f"source {self.name!r}: a {self.type} source needs a path")
+        if self.web_url and self.type != "git":
+            raise ValueError(f"source {self.name!r}: web_url is for git sources only")
         return self
 
     @property

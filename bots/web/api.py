@@ -17,7 +17,7 @@ from agent.streaming import event_json
 from bots.web.auth import SESSION_COOKIE, Authenticator
 from bots.web.chat import ChatService
 from bots.web.guards import ApiError
-from bots.web.payloads import pending_json
+from bots.web.payloads import pending_json, public_turn
 from bots.web.schemas import (
     AnswerPayload,
     ApprovalRequest,
@@ -96,9 +96,11 @@ async def ask(body: AskRequest, user: User, chat: Chat) -> dict[str, Any]:
 @router.post(
     "/ask/stream",
     summary="Ask, streamed as server-sent events",
-    description="Events: `thread` {thread_id}, `route`, `retrieval`, `tool_start`, `tool_end`, "
-    "`token` {text}, `draft_reset`, then `answer` {answer: payload as from /api/ask} or "
-    "`error` {code, message}.",
+    description="Events: `thread` {thread_id}, then as the turn goes: `route` {route, reason, "
+    "confidence}, `step` {node}, `search` {query}, `retrieval` {query, hits}, `tool_start` "
+    "{calls}, `tool_end` {results}, `thinking` {text}, `token` {text}, `draft_reset`; last "
+    "`answer` {answer: payload as from /api/ask}, `cancelled` (stopped with POST "
+    "/api/conversations/{id}/stop) or `error` {code, message}. See docs/web.md.",
     response_class=StreamingResponse,
 )
 async def ask_stream(body: AskRequest, user: User, chat: Chat) -> StreamingResponse:
@@ -146,7 +148,19 @@ async def conversations(user: User, chat: Chat) -> dict[str, Any]:
 async def conversation(thread_id: str, user: User, chat: Chat) -> dict[str, Any]:
     chat.check_owner(user, thread_id)
     pending = [pending_json(p) for p in chat.agent.pending(thread_id)]
-    return {"id": thread_id, "turns": chat.conversations.history(thread_id), "pending": pending}
+    turns = [public_turn(t, chat.links) for t in chat.conversations.history(thread_id)]
+    return {"id": thread_id, "turns": turns, "pending": pending}
+
+
+@router.post(
+    "/conversations/{thread_id}/stop",
+    summary="Stop the answer being streamed in your conversation",
+    description="The model stops at its next token (its server stops generating), at the "
+    "latest before the next step; the stream ends with a `cancelled` event and nothing is "
+    "recorded. `stopped` is false when nothing was running.",
+)
+async def stop(thread_id: str, user: User, chat: Chat) -> dict[str, bool]:
+    return {"stopped": chat.stop(user, thread_id)}
 
 
 @router.post(

@@ -19,13 +19,17 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agent.service import Agent
-from bots.web import api, openai_compat
+from bots.web import api, docs_api, openai_compat
 from bots.web.auth import Authenticator
 from bots.web.chat import ChatService
 from bots.web.conversations import ConversationStore
+from bots.web.docview import ExampleQuestions
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
+from bots.web.links import SourceLinks
 from bots.web.metrics import MetricsMiddleware, WebMetrics
-from oncall.core.settings import Settings
+from ingest.sources import load_registry
+from oncall.core.errors import ConfigError
+from oncall.core.settings import Settings, WebSettings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -36,13 +40,14 @@ def create_app(settings: Settings, agent: Agent) -> FastAPI:
     listens."""
     auth = Authenticator(settings.web)
     metrics = WebMetrics()
+    links = source_links(settings.web)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
             store = ConversationStore(settings.data_dir / "web.sqlite")
             stack.callback(store.close)
-            chat = ChatService(agent, store, metrics, settings.web.max_concurrent_chats)
+            chat = ChatService(agent, store, metrics, settings.web.max_concurrent_chats, links)
             stack.callback(chat.close)
             app.state.chat = chat
             yield
@@ -57,21 +62,45 @@ def create_app(settings: Settings, agent: Agent) -> FastAPI:
     )
     app.state.auth = auth
     app.state.metrics = metrics
+    app.state.links = links
+    app.state.public_url = settings.web.public_url
+    app.state.examples = ExampleQuestions(agent.deps.store, settings.web.example_questions)
     install_error_handlers(app, metrics)
     # Added last = outermost: metrics also count what the guard refuses.
     app.add_middleware(GuardMiddleware, limit=settings.web.max_body_kb * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(api.router, tags=["chat"])
+    app.include_router(docs_api.router)
     app.include_router(openai_compat.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_service_routes(app)
     return app
 
 
+def source_links(web: WebSettings) -> SourceLinks:
+    """Citation links; git sources with a `web_url` in `web.sources_file` link there."""
+    if web.sources_file is None:
+        return SourceLinks()
+    try:
+        registry = load_registry(web.sources_file)
+    except ConfigError as exc:
+        raise ConfigError("web.sources_file", exc.detail.removeprefix("--sources: ")) from exc
+    return SourceLinks.from_registry(registry)
+
+
 def _add_service_routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs/view/{key}", include_in_schema=False)
+    async def document_page(key: str) -> FileResponse:
+        """The page behind citation links; its script reads /api/docs/{key} as the user."""
+        return FileResponse(STATIC / "doc.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/healthz", tags=["service"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

@@ -21,6 +21,7 @@ from agent.state import Route
 from agent.streaming import AgentEvent
 from bots.web.conversations import ConversationStore
 from bots.web.guards import ApiError
+from bots.web.links import SourceLinks
 from bots.web.metrics import WebMetrics
 from bots.web.payloads import answer_payload
 from oncall.core.identity import Principal
@@ -37,13 +38,16 @@ class ChatService:
         conversations: ConversationStore,
         metrics: WebMetrics,
         max_concurrent: int,
+        links: SourceLinks | None = None,
     ):
         self.agent = agent
         self.conversations = conversations
         self.metrics = metrics
+        self.links = links or SourceLinks()
         self.executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="oncall-chat")
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
+        self._cancels: dict[str, threading.Event] = {}  # streamed turns that can be stopped
 
     def open_thread(self, user: Principal, question: str, thread_id: str | None) -> str:
         """Check the question, then the caller's existing thread, or start a new one."""
@@ -98,27 +102,47 @@ class ChatService:
     ) -> AsyncIterator[AgentEvent | None]:
         """The turn's events as they happen, starting with `thread` {thread_id} once the
         conversation is marked busy; None is a heartbeat (nothing new yet). The final
-        `answer` event carries the payload in `data["answer"]`."""
+        `answer` event carries the payload in `data["answer"]`; a turn stopped with `stop`
+        (or abandoned by the client) ends with `cancelled` instead."""
         started = time.perf_counter()
-        first_token = True
+        first_token: float | None = None
+        cancel = threading.Event()
         with self._turn(thread_id):
-            yield AgentEvent("thread", {"thread_id": thread_id})
-            events = self._events_in_worker(
-                partial(self.agent.stream, question, thread_id, route, user)
-            )
-            async for event in events:
-                if event is not None and event.type == "token" and first_token:
-                    first_token = False
-                    self.metrics.first_token_seconds.observe(time.perf_counter() - started)
-                if event is not None and event.answer is not None:
-                    payload = self._finish(event.answer, started)
-                    event = AgentEvent("answer", {"answer": payload}, event.answer)
-                yield event
+            self._cancels[thread_id] = cancel
+            try:
+                yield AgentEvent("thread", {"thread_id": thread_id})
+                events = self._events_in_worker(
+                    partial(self.agent.stream, question, thread_id, route, user, cancel=cancel),
+                    cancel,
+                )
+                async for event in events:
+                    if event is not None and event.type == "token" and first_token is None:
+                        first_token = time.perf_counter() - started
+                        self.metrics.first_token_seconds.observe(first_token)
+                    if event is not None and event.answer is not None:
+                        payload = self._finish(event.answer, started, first_token)
+                        event = AgentEvent("answer", {"answer": payload}, event.answer)
+                    yield event
+            finally:
+                self._cancels.pop(thread_id, None)
 
-    def _finish(self, answer: Answer, started: float) -> dict[str, Any]:
-        payload = answer_payload(answer)
+    def stop(self, user: Principal, thread_id: str) -> bool:
+        """Stop the caller's turn being streamed in `thread_id`; False if none is."""
+        self.check_owner(user, thread_id)
+        cancel = self._cancels.get(thread_id)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    def _finish(
+        self, answer: Answer, started: float, first_token_s: float | None = None
+    ) -> dict[str, Any]:
+        payload = answer_payload(answer, self.links)
         server_s = time.perf_counter() - started
         payload["timings_ms"]["server"] = round(server_s * 1000, 1)
+        if first_token_s is not None:
+            payload["timings_ms"]["first_token"] = round(first_token_s * 1000, 1)
         self.metrics.observe_answer(payload, server_s)
         self.conversations.add_turn(answer.thread_id, payload)
         return payload
@@ -135,11 +159,12 @@ class ChatService:
             self.metrics.active_chats.dec()
 
     async def _events_in_worker(
-        self, make: Callable[[], Iterator[AgentEvent]]
+        self, make: Callable[[], Iterator[AgentEvent]], cancel: threading.Event
     ) -> AsyncIterator[AgentEvent | None]:
         """Run a sync event generator on the pool, yielding its events in the loop. If
-        the consumer goes away (client disconnected), the generator is closed at its next
-        event, which abandons the turn."""
+        the consumer goes away (client disconnected), `cancel` is set (the model stops at
+        its next token) and the generator is closed at its next event: the turn is
+        abandoned."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
@@ -178,6 +203,7 @@ class ChatService:
                     raise value
                 yield value
         finally:
+            cancel.set()
             stop.set()
             self.metrics.active_chats.dec()
 

@@ -5,7 +5,8 @@ Models: `oncall` (auto-think routing), `oncall-deep` (always the tool loop), `on
 The agent answers the last user message; earlier messages are not re-sent to the model:
 a client resends the whole transcript each time, and the transcript maps back to the
 agent's own conversation (with its memory) through `ConversationStore.remember_transcript`.
-Citations, a pending approval or a hand-over are appended as Markdown.
+Citations (as absolute links: `web.public_url`, else the request's URL), a pending approval
+or a hand-over are appended as Markdown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +61,9 @@ async def models(user: User) -> dict[str, Any]:
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion (runs the agent)")
-async def chat_completions(body: ChatCompletionRequest, user: User, chat: Chat) -> Any:
+async def chat_completions(
+    body: ChatCompletionRequest, user: User, chat: Chat, request: Request
+) -> Any:
     if body.model not in MODELS:
         raise ApiError(
             404, "model_not_found",
@@ -76,12 +79,13 @@ async def chat_completions(body: ChatCompletionRequest, user: User, chat: Chat) 
     known = chat.conversations.thread_for_transcript(user.user_id, prior) if prior else None
     thread_id = chat.open_thread(user, question, known)
     completion = _Completion(body.model, chat, user, [*prior, ("user", question)], thread_id)
+    completion.base_url = request.app.state.public_url or str(request.base_url)
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
         events = completion.chunks(question, MODELS[body.model], usage)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
     payload = await chat.ask(user, question, thread_id, MODELS[body.model])
-    text = payload["answer"] + sources_footer(payload)
+    text = payload["answer"] + sources_footer(payload, completion.base_url)
     completion.remember(text)
     return completion.response(text, payload.get("usage", {}))
 
@@ -96,6 +100,7 @@ class _Completion:
         self.created = int(time.time())
         self.model, self.chat, self.user = model, chat, user
         self.transcript, self.thread_id = transcript, thread
+        self.base_url = ""  # links in the sources footer are made absolute with it
 
     def remember(self, sent: str) -> None:
         transcript = [*self.transcript, ("assistant", sent)]
@@ -130,8 +135,11 @@ class _Completion:
                 elif event.type == "token":
                     sent += event.data["text"]
                     yield self.chunk({"content": event.data["text"]})
+                elif event.type == "cancelled":  # stopped from the web chat
+                    yield self.chunk({}, "stop")
                 elif event.answer is not None:
-                    rest = _unsent(event.answer.text, sent) + sources_footer(event.data["answer"])
+                    footer = sources_footer(event.data["answer"], self.base_url)
+                    rest = _unsent(event.answer.text, sent) + footer
                     sent += rest
                     if rest:
                         yield self.chunk({"content": rest})

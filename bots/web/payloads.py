@@ -1,5 +1,8 @@
 """The JSON the web chat and API return for an answer, and the text the OpenAI-compatible
-endpoint sends. Pure functions of `Answer`: no I/O, unit-tested."""
+endpoint sends. Pure functions of `Answer`: no I/O, unit-tested.
+
+No server filesystem path leaves through here: a source is its title, its location
+(`doc_id › section`, relative to its source root) and a URL (bots/web/links.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from agent.approvals import PendingAction
 from agent.escalation import handover_text
 from agent.graph import tool_evidence
+from bots.web.links import SourceLinks, absolute
 
 if TYPE_CHECKING:
     from agent.service import Answer
@@ -18,8 +22,9 @@ if TYPE_CHECKING:
 SNIPPET_CHARS = 600
 
 
-def answer_payload(answer: Answer) -> dict[str, Any]:
+def answer_payload(answer: Answer, links: SourceLinks | None = None) -> dict[str, Any]:
     """Everything the page renders for one turn (also the `POST /api/ask` response)."""
+    links = links or SourceLinks()
     files = [
         {"tool": i, "index": j}
         for i, call in enumerate(answer.tool_calls)
@@ -34,8 +39,8 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
         "route_reason": answer.route_reason,
         "route_confidence": round(answer.route_confidence, 3),
         "abstained": answer.abstained,
-        "citations": [{"n": c.number, **source_json(c.hit)} for c in answer.citations],
-        "leads": [source_json(h) for h in answer.hits[:3]] if not answer.citations else [],
+        "citations": [{"n": c.number, **source_json(c.hit, links)} for c in answer.citations],
+        "leads": [source_json(h, links) for h in answer.hits[:3]] if not answer.citations else [],
         "tools_used": tool_evidence(answer.tool_calls),
         "tool_calls": [
             {"name": c.name, "args": c.args, "ok": c.ok, "ms": round(c.ms, 1),
@@ -50,16 +55,32 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def source_json(hit: DocHit) -> dict[str, Any]:
-    """A cited chunk: where it is, a link when the source is a URL, and the passage."""
-    url = hit.source if hit.source.startswith(("https://", "http://")) else None
+def source_json(hit: DocHit, links: SourceLinks) -> dict[str, Any]:
+    """A cited chunk: what it is, where to open it, and the passage."""
     return {
         "location": hit.location,
         "title": hit.title,
-        "source": hit.source,
-        "url": url,
+        "section": hit.section,
+        "url": links.url(hit.source, hit.chunk_id, hit.text),
+        "external": hit.source.startswith(("https://", "http://")),
         "snippet": hit.text[:SNIPPET_CHARS],
     }
+
+
+def public_turn(payload: dict[str, Any], links: SourceLinks) -> dict[str, Any]:
+    """A stored turn as the API returns it: turns stored before sources had URLs carry
+    the indexed path in `source`, which becomes a link and is dropped."""
+    turn = dict(payload)
+    for key in ("citations", "leads"):
+        items = []
+        for item in turn.get(key) or []:
+            item = dict(item)
+            source = item.pop("source", None)
+            if source and not item.get("url"):
+                item["url"] = links.url(str(source))
+            items.append(item)
+        turn[key] = items
+    return turn
 
 
 def pending_json(action: PendingAction) -> dict[str, Any]:
@@ -68,17 +89,18 @@ def pending_json(action: PendingAction) -> dict[str, Any]:
     return data
 
 
-def sources_footer(payload: dict[str, Any]) -> str:
+def sources_footer(payload: dict[str, Any], base_url: str = "") -> str:
     """Markdown appended to an OpenAI-compatible reply (from `answer_payload`): the numbered
-    sources, the pending approval, or the hand-over (chat UIs have no other place for them)."""
+    sources as links (server-relative ones made absolute with `base_url`), the pending
+    approval, or the hand-over (chat UIs have no other place for them)."""
     lines: list[str] = []
     if payload["citations"]:
         lines.append("\n\nSources:")
         for c in payload["citations"]:
-            where = f"[{c['location']}]({c['url']})" if c["url"] else c["location"]
-            if not c["url"] and c["source"]:
-                where += f" ({c['source']})"
-            lines.append(f"[{c['n']}] {where}")
+            url = absolute(c["url"], base_url) if c.get("url") else ""
+            lines.append(
+                f"[{c['n']}] [{c['location']}]({url})" if url else f"[{c['n']}] {c['location']}"
+            )
     if payload["pending"]:
         p = payload["pending"]
         lines.append(

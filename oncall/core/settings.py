@@ -435,6 +435,22 @@ class WebSettings(BaseModel):
     max_concurrent_chats: int = Field(
         64, ge=1, description="Answers computed at once; more wait in line."
     )
+    sources_file: Path | None = Field(
+        None,
+        description="Source registry (as for `oncall sync --sources`): citations of its git "
+        "sources with a `web_url` link to the git web UI. Unset: file citations open the "
+        "server's document view (/docs/view/...).",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The chat's external base URL (https://oncall.example.com), used in "
+        "links sent to /v1 clients. Unset: the URL the request came in on.",
+    )
+    example_questions: list[str] = Field(
+        default_factory=list,
+        description="Questions offered on an empty chat. Empty: made from headings of "
+        "documents the user may read (no model call).",
+    )
 
 
 class PapersSettings(BaseModel):

@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from ingest.sparse import SparseVector, tokenize
-from ingest.store import Hit
+from ingest.store import CHUNK, FILE, FileRecord, Hit, chunk_point_id, file_point_id
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -80,13 +80,41 @@ class HashEmbedder:
 
 
 class FakeStore:
-    """Returns preset chunks, scored by the fake embedder's cosine to the query."""
+    """Returns preset chunks, scored by the fake embedder's cosine to the query.
+
+    Laid out like `DocStore`: chunks of one `source` are one file (version "v1", chunk
+    indexes in list order), ids are the real derived ids, and `get`/`indexed_files` answer
+    for chunk and file records, so the document view and example questions work on it.
+    """
+
+    VERSION = "v1"
 
     def __init__(self, chunks: Sequence[dict[str, Any]], embedder: HashEmbedder):
         self.chunks = list(chunks)
         self.embedder = embedder
         self.queries: list[list[float]] = []
         self.groups_seen: list[list[str]] = []
+        self._points: dict[str, dict[str, Any]] = {}
+        self._ids: list[str] = []
+        files: dict[str, list[dict[str, Any]]] = {}
+        for payload in self.chunks:
+            files.setdefault(str(payload.get("source", "")), []).append(payload)
+        for source, members in files.items():
+            acl = tuple(members[0].get("acl", ["public"]))
+            first = members[0]
+            doc_id, name = str(first.get("doc_id", "")), str(first.get("source_name", ""))
+            record = FileRecord(source, self.VERSION, "fake", acl, doc_id, name, len(members))
+            self._points[file_point_id(source)] = record.payload()
+            for index, payload in enumerate(members):
+                point = {**payload, "kind": CHUNK, "source": source, "version": self.VERSION,
+                         "chunk_index": index, "acl": list(acl)}  # fmt: skip
+                self._points[chunk_point_id(source, self.VERSION, index)] = point
+        by_payload = {id(p): i for i, p in enumerate(self.chunks)}
+        self._ids = [""] * len(self.chunks)
+        for point_id, point in self._points.items():
+            if point.get("kind") == CHUNK:
+                members = files[point["source"]]
+                self._ids[by_payload[id(members[point["chunk_index"]])]] = point_id
 
     def search(
         self,
@@ -106,8 +134,19 @@ class FakeStore:
                 continue
             vec = self.embedder.embed_query(payload["text"])
             sim = sum(a * b for a, b in zip(dense, vec, strict=True))
-            scored.append(Hit(f"chunk-{i}", sim, sim, payload))
+            scored.append(Hit(self._ids[i], sim, sim, self._points[self._ids[i]]))
         return sorted(scored, key=lambda h: -h.score)[:limit]
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Chunk or file records by id (no ACL filtering, like `DocStore.get`)."""
+        return [Hit(i, 0.0, 0.0, self._points[i]) for i in ids if i in self._points]
+
+    def indexed_files(self) -> dict[str, FileRecord]:
+        return {
+            p["source"]: FileRecord.from_payload(p)
+            for p in self._points.values()
+            if p.get("kind") == FILE
+        }
 
 
 def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]]) -> Any:

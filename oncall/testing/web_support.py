@@ -33,6 +33,8 @@ from oncall.testing.fakes import (
     plan_reply,
 )
 
+# Where the route-optimizer doc "lives" on the server: must never reach a browser or client.
+SERVER_PATH = "/srv/oncall/handbook/services/route-optimizer.md"
 DOCS: list[dict[str, Any]] = [
     {
         "text": "SEV2 pages must be acknowledged within 15 minutes by the primary on-call "
@@ -45,6 +47,18 @@ DOCS: list[dict[str, Any]] = [
         "hotfixes in #payments-release.",
         "doc_id": "teams/payments/deploys.md", "title": "Payments deploys", "section": "Freeze",
         "source": "/docs/teams/payments/deploys.md", "acl": ["payments"],
+    },
+    # A file of a folder source: cited through the server's document view (two chunks).
+    {
+        "text": "The route optimizer plans every delivery route in a nightly batch.",
+        "doc_id": "services/route-optimizer", "title": "route-optimizer",
+        "section": "What it does", "source": SERVER_PATH,
+    },
+    {
+        "text": "| Limit | Value |\n|---|---|\n| Stops per route | 120 |\n"
+        "| Batch deadline | 04:30 UTC |",
+        "doc_id": "services/route-optimizer", "title": "route-optimizer",
+        "section": "Limits", "source": SERVER_PATH,
     },
 ]  # fmt: skip
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}

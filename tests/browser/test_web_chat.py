@@ -44,6 +44,7 @@ def page(browser: Any, rig: WebRig) -> Iterator[Any]:
 
 
 def sign_in(page: Any) -> None:
+    page.wait_for_selector("#login-page:not([hidden])")
     page.fill("#login-user", "alice")
     page.fill("#login-password", PASSWORDS["alice"])
     page.click("#login button[type=submit]")
@@ -51,7 +52,7 @@ def sign_in(page: Any) -> None:
 
 
 def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -> None:
-    page.wait_for_selector("#login:not([hidden])")
+    page.wait_for_selector("#login-page:not([hidden])")
     page.fill("#login-user", "alice")
     page.fill("#login-password", "wrong")
     page.click("#login button[type=submit]")
@@ -68,7 +69,9 @@ def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -
     assert partial and "wiki" not in partial, "a partial answer was on screen"
     answer = page.locator(".turn").nth(0).locator("[data-testid=answer]")
     page.wait_for_selector(".turn >> nth=0 >> [data-testid=sources]")
-    assert "route: direct" in page.inner_text(".turn >> nth=0 >> [data-testid=steps]")
+    assert "Quick answer from the docs" in page.text_content(
+        ".turn >> nth=0 >> [data-testid=steps]"
+    )
     assert answer.locator("strong").inner_text() == "acknowledged within 15 minutes"
     assert answer.locator("pre code").inner_text() == "oncall page ack --sev 2"
     assert "<img src=x" in answer.inner_text() and answer.locator("img").count() == 0
@@ -76,9 +79,9 @@ def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -
 
     # The citation opens the cited passage.
     answer.locator("a.cite").first.click()
-    source = page.locator(".turn >> nth=0 >> [data-testid=sources] details").first
-    assert source.get_attribute("open") is not None
-    assert "primary on-call engineer" in source.locator("blockquote").inner_text()
+    source = page.locator(".turn >> nth=0 >> [data-testid=sources] li").first
+    assert source.locator("details").get_attribute("open") is not None
+    assert "primary on-call engineer" in source.locator(".snippet").inner_text()
     assert source.locator("a").get_attribute("href").startswith("https://wiki.example.internal")
 
     # Feedback lands in the turn record.
@@ -93,7 +96,7 @@ def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -
     approval = page.locator(".turn >> nth=1 >> [data-testid=approval]")
     approval.wait_for()
     assert "create_ticket" in approval.inner_text() and TICKET["title"] in approval.inner_text()
-    assert "search_docs" in page.inner_text(".turn >> nth=1 >> [data-testid=steps]")
+    assert "Searched the docs for" in page.text_content(".turn >> nth=1 >> [data-testid=steps]")
     assert rig.tool_calls == []
     approval.locator("button.approve").click()
     done = page.locator(".turn >> nth=1 >> [data-testid=answer]")

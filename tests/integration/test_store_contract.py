@@ -147,3 +147,25 @@ def test_busy_or_mismatched_index_fails_clearly(tmp_path: Path) -> None:
         with pytest.raises(OncallError) as mismatch:
             first.ensure_collection(EMB.dim + 1)
         assert mismatch.value.code == "store_mismatch"
+
+
+def test_documents_read_back_for_the_web_view(store: DocStore) -> None:
+    """The web chat's document view and example questions read file records and chunks
+    by derived id (bots/web/docview.py): both engines return them, ACL applied."""
+    from bots.web.docview import ExampleQuestions, load_document
+    from ingest.store import file_point_id
+    from oncall.core.identity import Principal
+
+    put(store, "/d/runbook.md", ["restart the consumer", "then check lag", "done"])
+    put(store, "/d/secret.md", ["payments only"], acl=("payments",))
+    anyone = Principal("u")
+    doc = load_document(store, file_point_id("/d/runbook.md"), anyone)
+    assert doc is not None and [c.text for c in doc.chunks] == [
+        "restart the consumer", "then check lag", "done",
+    ]  # fmt: skip
+    assert load_document(store, file_point_id("/d/secret.md"), anyone) is None
+    payments = Principal("p", frozenset({"payments"}))
+    assert load_document(store, file_point_id("/d/secret.md"), payments) is not None
+    chunk_id = doc.chunks[0].id
+    assert load_document(store, chunk_id, anyone) is None, "a chunk id is not a document"
+    assert ExampleQuestions(store).for_user(anyone) == ["What is /d/runbook.md?"]

@@ -101,3 +101,24 @@ def test_bad_requests_get_openai_shaped_errors(tmp_path: Path) -> None:
         r = httpx.post(f"{rig.url}/v1/chat/completions", json=cases[0][0], headers=wrong_key)
         assert (r.status_code, r.json()["error"]["type"]) == (401, "authentication_error")
         assert rig.model.calls == []
+
+
+def test_sources_are_absolute_links_and_never_server_paths(tmp_path: Path) -> None:
+    """A file source is linked through the server's document view (absolute, so any client
+    can open it); its path on the server never appears, streamed or not."""
+    from oncall.testing.web_support import SERVER_PATH
+
+    answer = "At most 120 stops per route [1]."
+    question = "How many stops per route may the optimizer plan?"
+    with running_web(tmp_path, [answer, answer], public_url="https://chat.example.com") as rig:
+        ask = {"model": "oncall-direct", "messages": [{"role": "user", "content": question}]}
+        text = completion(rig.url, ask).json()["choices"][0]["message"]["content"]
+        assert "[1] [services/route-optimizer › Limits](https://chat.example.com/docs/view/" in text
+        with httpx.stream(
+            "POST", f"{rig.url}/v1/chat/completions", headers=AUTH, timeout=30,
+            json={**ask, "stream": True},
+        ) as r:  # fmt: skip
+            streamed = "".join(r.iter_text())
+        assert "https://chat.example.com/docs/view/" in streamed
+        for sent in (text, streamed):
+            assert SERVER_PATH not in sent and "/srv/" not in sent

@@ -49,6 +49,10 @@ def test_yaml_and_toml_are_equivalent(tmp_path: Path) -> None:
             "repeated: a",
         ),
         ("sources: [\n", "not valid yaml"),
+        ("sources:\n - {name: a, type: git, path: d, web_url: 'https://g/x'}\n", "{path}"),
+        ("sources:\n - {name: a, type: git, path: d, web_url: 'file:///{path}'}\n", "http(s)"),
+        ("sources:\n - {name: a, type: git, path: d, web_url: 'https://g/{path}/{x}'}\n", "braces"),
+        ("sources:\n - {name: a, type: folder, path: d, web_url: 'https://g/{path}'}\n", "git"),
     ],
 )
 def test_bad_registries_name_the_problem(tmp_path: Path, text: str, complaint: str) -> None:

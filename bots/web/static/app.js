@@ -1,64 +1,33 @@
 // oncall-agent web chat: plain JS, no build step, nothing fetched from elsewhere.
-// Every piece of text from the server is escaped before it becomes markup (md() below),
-// and the page's Content-Security-Policy forbids inline scripts as a second line.
+// Text from the server only ever reaches the page through textContent (md.js builds DOM
+// nodes), and the Content-Security-Policy forbids inline scripts as a second line.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { thread: null, busy: false };
+const state = { thread: null, busy: false, stopping: false };
+const NARROW = window.matchMedia("(max-width: 760px)");
 
-// ---- markdown (small, safe subset) ------------------------------------------------------
-const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
+// Plain words for graph nodes (unknown nodes show their name): no internal jargon.
+const NODE_LABELS = {
+  route: "Reading the question", answer_direct: "Answering from the docs", plan: "Thinking",
+  act: "Running tools", finalize: "Checking the sources", escalate: "Preparing a hand-over",
+};
 
-function inline(text, citeId) {
-  // Split on `code` spans first so nothing inside them is transformed.
-  return text.split(/(`[^`\n]+`)/).map((part, i) => {
-    if (i % 2) return "<code>" + esc(part.slice(1, -1)) + "</code>";
-    let s = esc(part);
-    s = s.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-    s = s.replace(/(^|[^*])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>");
-    s = s.replace(/\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g,
-      '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>');
-    s = s.replace(/\[(\d+(?:\s*,\s*\d+)*)\]/g, (m, nums) => nums.split(/\s*,\s*/).map(
-      (n) => `<a class="cite" href="#${citeId(n)}" data-n="${n}">[${n}]</a>`).join(""));
-    return s;
-  }).join("");
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
 }
 
-function md(text, citeId) {
-  const out = [];
-  const chunks = String(text).split(/^```/m);
-  chunks.forEach((chunk, i) => {
-    if (i % 2) { // fenced code: first line is the language
-      const nl = chunk.indexOf("\n");
-      const lang = nl < 0 ? "" : chunk.slice(0, nl).trim();
-      const code = nl < 0 ? chunk : chunk.slice(nl + 1);
-      out.push(`<pre><code data-lang="${esc(lang)}">${esc(code.replace(/\n$/, ""))}</code></pre>`);
-      return;
-    }
-    let list = null;
-    const para = [];
-    const flush = () => {
-      if (para.length) out.push("<p>" + inline(para.join("\n"), citeId).replace(/\n/g, "<br>") + "</p>");
-      para.length = 0;
-    };
-    const closeList = () => { if (list) { out.push(`</${list}>`); list = null; } };
-    for (const line of chunk.replace(/^[^\n]*\n?/, i ? "" : "$&").split("\n")) {
-      const h = line.match(/^(#{1,4})\s+(.*)/);
-      const li = line.match(/^\s*(?:([-*])|(\d+)[.)])\s+(.*)/);
-      if (h) { flush(); closeList(); out.push(`<h${h[1].length + 2}>${inline(h[2], citeId)}</h${h[1].length + 2}>`); }
-      else if (li) {
-        flush();
-        const kind = li[1] ? "ul" : "ol";
-        if (list !== kind) { closeList(); out.push(`<${kind}>`); list = kind; }
-        out.push("<li>" + inline(li[3], citeId) + "</li>");
-      } else if (!line.trim()) { flush(); closeList(); }
-      else { closeList(); para.push(line); }
-    }
-    flush(); closeList();
-  });
-  return out.join("");
+function button(label, cls, onclick) {
+  const b = el("button", cls, label);
+  b.type = "button";
+  if (onclick) b.onclick = onclick;
+  return b;
 }
+
+const seconds = (ms) => (ms >= 10000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
 // ---- API ------------------------------------------------------------------------------------
 async function api(method, path, body) {
@@ -94,69 +63,198 @@ async function* sse(res) { // parse text/event-stream from a fetch body
   }
 }
 
-// ---- rendering --------------------------------------------------------------------------------
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
+// ---- clipboard --------------------------------------------------------------------------------
+async function copyText(text, btn) {
+  try { await navigator.clipboard.writeText(text); }
+  catch (e) { // no clipboard API (plain http on another host): the old way
+    const area = el("textarea"); area.value = text; document.body.append(area);
+    area.select(); document.execCommand("copy"); area.remove();
+  }
+  const was = btn.textContent;
+  btn.textContent = "Copied";
+  setTimeout(() => { btn.textContent = was; }, 1500);
 }
 
+// ---- scrolling --------------------------------------------------------------------------------
+function nearBottom() {
+  const m = $("messages");
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+}
+function toBottom() { const m = $("messages"); m.scrollTop = m.scrollHeight; }
+
+// ---- a turn -----------------------------------------------------------------------------------
 function turnView(question) {
+  $("empty").hidden = true;
   const box = el("article", "turn");
   box.append(el("div", "question", question));
   const bot = el("div", "bot");
-  const steps = el("ul", "steps"); steps.dataset.testid = "steps";
-  const body = el("div", "answer streaming"); body.dataset.testid = "answer";
+  const steps = el("details", "steps"); steps.dataset.testid = "steps";
+  const summary = el("summary");
+  const status = el("span", "status", "Working…");
+  summary.append(el("span", "spinner"), status);
+  const list = el("ol", "step-list");
+  steps.append(summary, list);
+  steps.open = true; // live while the turn runs; folded into "n steps" when it is done
+  steps.hidden = true;
+  const body = el("div", "answer md streaming"); body.dataset.testid = "answer";
   bot.append(steps, body);
   box.append(bot);
   $("messages").append(box);
-  box.scrollIntoView({ block: "end" });
-  return { box, bot, steps, body };
+  toBottom();
+  return { box, bot, steps, status, list, body, started: performance.now(), searches: {}, calls: {} };
 }
 
-function step(view, text, cls) {
+function setStatus(view, text) {
+  view.steps.hidden = false;
+  view.status.textContent = text;
+  $("status").textContent = text;
+}
+
+function addStep(view, text, cls) {
+  view.steps.hidden = false;
   const li = el("li", cls || "", text);
-  view.steps.append(li);
+  view.list.append(li);
   return li;
 }
 
-function renderAnswer(view, p) {
-  const key = (p.turn_id || "pending").slice(0, 12);
-  const citeId = (n) => `cite-${key}-${n}`;
-  view.body.className = "answer";
-  view.body.innerHTML = md(p.answer || (p.pending ? "" : "(no answer)"), citeId);
-  view.bot.querySelectorAll(".extra").forEach((e) => e.remove());
-  const extra = el("div", "extra");
-  if (p.citations.length) {
-    const list = el("ol", "sources"); list.dataset.testid = "sources";
-    for (const c of p.citations) {
-      const item = el("li");
-      const det = el("details"); det.id = citeId(c.n);
-      det.append(el("summary", "", `[${c.n}] ${c.location}`), el("blockquote", "", c.snippet));
-      if (c.url) { const a = el("a", "", "open source"); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer"; det.append(a); }
-      else if (c.source) det.append(el("small", "", c.source));
-      item.append(det); list.append(item);
+function doneStep(li, text, ok) {
+  li.textContent = text;
+  li.className = ok ? "ok" : "failed";
+}
+
+function callLabel(c) {
+  if (c.name === "search_docs") return `Searching the docs for “${c.args.query || ""}”`;
+  const args = Object.entries(c.args || {}).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  return `Calling ${c.name}${args.length ? " (" + args.join(", ").slice(0, 120) + ")" : ""}`;
+}
+
+function onStep(view, type, d) {
+  if (type === "step") setStatus(view, (NODE_LABELS[d.node] || d.node.replace(/_/g, " ")) + "…");
+  else if (type === "route") {
+    addStep(view, d.route === "deep" ? "Taking the thorough route: several searches and tools" : "Quick answer from the docs", "route");
+  } else if (type === "search") {
+    view.searches[d.query] = addStep(view, `Searching the docs for “${d.query}”`, "running");
+    setStatus(view, "Searching the docs…");
+  } else if (type === "retrieval") {
+    const text = `Searched the docs for “${d.query}”: ${d.hits} passage${d.hits === 1 ? "" : "s"}`;
+    const li = view.searches[d.query];
+    if (li) doneStep(li, text, true); else addStep(view, text, "ok");
+  } else if (type === "tool_start") {
+    for (const c of d.calls) view.calls[c.id] = addStep(view, callLabel(c), "running");
+    setStatus(view, d.calls.length > 1 ? `Running ${d.calls.length} tools…` : callLabel(d.calls[0]) + "…");
+  } else if (type === "tool_end") {
+    for (const r of d.results) {
+      const li = view.calls[r.id];
+      const base = li ? li.textContent.replace(/^Searching/, "Searched").replace(/^Calling/, "Called") : r.name;
+      const found = r.name === "search_docs" && r.results !== null ? `: ${r.results} passage${r.results === 1 ? "" : "s"}` : "";
+      const text = r.ok ? base + found : `${base}: failed`;
+      if (li) doneStep(li, text, r.ok); else addStep(view, text, r.ok ? "ok" : "failed");
     }
-    extra.append(el("h4", "", "Sources"), list);
-  } else if (p.leads && p.leads.length && !p.pending) {
-    extra.append(el("h4", "", "Closest matches"));
-    const list = el("ul", "leads");
-    p.leads.forEach((l) => list.append(el("li", "", l.location)));
-    extra.append(list);
+  } else if (type === "thinking") {
+    if (!view.thinking) {
+      const li = addStep(view, "", "thinking");
+      const det = el("details"); det.append(el("summary", "", "Thinking"), view.thinkText = el("p", "think-text"));
+      li.append(det); view.thinking = li;
+    }
+    view.thinkText.textContent += d.text;
+    setStatus(view, "Thinking…");
   }
+}
+
+let drawPending = null;
+function drawDraft(view, draft) { // markdown of the draft, at most once per frame
+  view.draft = draft;
+  if (drawPending) return;
+  drawPending = requestAnimationFrame(() => {
+    drawPending = null;
+    const stick = nearBottom();
+    view.body.replaceChildren(OncallMd.render(view.draft));
+    if (stick) toBottom();
+  });
+}
+
+function citeHref(p) {
+  const key = (p.turn_id || p.thread_id || "t").slice(0, 12);
+  const known = new Set((p.citations || []).map((c) => c.n));
+  return { key, href: (n) => (known.has(n) ? `#cite-${key}-${n}` : null) };
+}
+
+function renderAnswer(view, p) {
+  const { key, href } = citeHref(p);
+  view.body.className = "answer md";
+  view.body.replaceChildren(OncallMd.render(p.answer || (p.pending ? "" : "(no answer)"), { cite: href }));
+  view.bot.querySelectorAll(".extra").forEach((e) => e.remove());
+  finishSteps(view, p);
+  const extra = el("div", "extra");
+  if (p.citations.length) extra.append(sourcesList(p.citations, key, "Sources", "sources"));
+  else if (p.leads && p.leads.length && !p.pending) extra.append(sourcesList(p.leads, key + "-lead", "Closest matches", "leads"));
   if (p.tools_used && p.tools_used.length) extra.append(el("p", "tools", "From internal tools: " + p.tools_used.join(", ")));
   for (const f of p.files || []) {
     const img = el("img", "figure");
-    img.alt = "figure from run_python";
+    img.alt = "figure made by run_python";
     img.src = `/api/conversations/${encodeURIComponent(p.thread_id)}/files/${p.turn_id}/${f.tool}/${f.index}`;
     extra.append(img);
   }
   if (p.handover) extra.append(el("pre", "handover", p.handover));
   if (p.pending) extra.append(approvalBox(view, p));
   else extra.append(actions(view, p));
-  extra.append(el("small", "meta", `${p.route} · ${p.route_reason} · ${Math.round(p.timings_ms.total || 0)} ms`));
+  extra.append(details(p));
   view.bot.append(extra);
+}
+
+function finishSteps(view, p) {
+  const steps = view.list.children.length;
+  if (!steps) { view.steps.hidden = true; return; }
+  view.steps.open = false;
+  view.steps.classList.add("done");
+  const took = p.timings_ms && p.timings_ms.total ? ` · ${seconds(p.timings_ms.total)}` : "";
+  view.status.textContent = `${steps} step${steps === 1 ? "" : "s"}${took}`;
+}
+
+function sourcesList(items, key, title, testid) {
+  const box = el("section", "sources-box");
+  const h = el("h3", "", title);
+  const list = el("ol", "sources"); list.dataset.testid = testid;
+  items.forEach((c, i) => {
+    const n = c.n || i + 1;
+    const item = el("li", "source"); item.id = `cite-${key}-${n}`; item.tabIndex = -1;
+    const head = el("div", "source-head");
+    head.append(el("span", "n", String(n)));
+    const label = c.title && !c.location.includes(c.title) ? `${c.title} — ${c.location}` : c.location;
+    if (c.url) {
+      const a = el("a", "open", label); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer";
+      a.title = c.external ? "Open the original page" : "Open the document at this passage";
+      head.append(a);
+    } else head.append(el("span", "open", label));
+    item.append(head);
+    if (c.snippet) {
+      const det = el("details", "passage");
+      const body = el("div", "md snippet");
+      body.append(OncallMd.render(c.snippet));
+      det.append(el("summary", "", "Show passage"), body);
+      item.append(det);
+    }
+    list.append(item);
+  });
+  box.append(h, list);
+  return box;
+}
+
+function details(p) {
+  const det = el("details", "meta"); det.dataset.testid = "details";
+  det.append(el("summary", "", "Details"));
+  const t = p.timings_ms || {};
+  const rows = [
+    ["Route", `${p.route}${p.route_reason ? " — " + p.route_reason : ""}`],
+    ["Time to first word", t.first_token !== undefined ? seconds(t.first_token) : "—"],
+    ["Total time", t.total !== undefined ? seconds(t.total) : "—"],
+    ["Tokens", p.usage ? `${p.usage.prompt_tokens || 0} in, ${p.usage.completion_tokens || 0} out` : "—"],
+  ];
+  if (p.tool_calls && p.tool_calls.length) rows.push(["Tool calls", p.tool_calls.map((c) => `${c.name} ${c.ok ? "ok" : "failed"} (${seconds(c.ms)})`).join("; ")]);
+  const dl = el("dl");
+  for (const [k, v] of rows) dl.append(el("dt", "", k), el("dd", "", v));
+  det.append(dl);
+  return det;
 }
 
 function approvalBox(view, p) {
@@ -165,52 +263,54 @@ function approvalBox(view, p) {
   box.append(el("strong", "", `Approval needed: ${a.tool}`), el("p", "", a.summary || a.description));
   box.append(el("pre", "", JSON.stringify(a.args, null, 2)));
   for (const [label, ok] of [["Approve", true], ["Reject", false]]) {
-    const b = el("button", ok ? "approve" : "reject", label);
-    b.type = "button";
-    b.onclick = async () => {
+    box.append(button(label, ok ? "approve primary" : "reject", async () => {
       box.querySelectorAll("button").forEach((x) => (x.disabled = true));
-      step(view, ok ? "approved: running " + a.tool : "rejected " + a.tool);
+      addStep(view, ok ? "Approved: running " + a.tool : "Rejected " + a.tool);
       try { renderAnswer(view, await api("POST", `/api/conversations/${encodeURIComponent(p.thread_id)}/approval`, { approved: ok })); }
       catch (e) { notice(e.message); box.querySelectorAll("button").forEach((x) => (x.disabled = false)); }
-    };
-    box.append(b);
+    }));
   }
   return box;
 }
 
 function actions(view, p) {
   const bar = el("div", "actions");
+  const copy = button("Copy", "copy-answer");
+  copy.setAttribute("aria-label", "Copy the answer");
+  copy.onclick = () => copyText(p.answer, copy);
+  bar.append(copy);
   if (p.turn_id) {
     const thanks = el("span", "thanks");
+    thanks.setAttribute("role", "status");
     for (const [label, helpful] of [["Helpful", true], ["Not helpful", false]]) {
-      const b = el("button", helpful ? "up" : "down", label);
-      b.type = "button";
-      b.onclick = async () => {
+      bar.append(button(label, helpful ? "up" : "down", async () => {
         try {
           await api("POST", "/api/feedback", { turn_id: p.turn_id, helpful });
           thanks.textContent = "Thanks for the feedback";
           bar.querySelectorAll("button.up, button.down").forEach((x) => (x.disabled = true));
         } catch (e) { notice(e.message); }
-      };
-      bar.append(b);
+      }));
     }
     bar.append(thanks);
   }
-  if (p.route !== "deep") {
-    const deeper = el("button", "deeper", "Think harder");
-    deeper.type = "button";
-    deeper.onclick = () => ask(p.question, "deep");
-    bar.append(deeper);
-  }
+  if (p.route !== "deep") bar.append(button("Think harder", "deeper", () => ask(p.question, "deep")));
   return bar;
 }
 
 // ---- asking -----------------------------------------------------------------------------------
+function setBusy(busy) {
+  state.busy = busy;
+  $("send").hidden = busy;
+  $("stop").hidden = !busy;
+  $("stop").disabled = false;
+}
+
 async function ask(question, route) {
   if (state.busy || !question.trim()) return;
-  state.busy = true; $("send").disabled = true; notice("");
+  setBusy(true); notice("");
   const view = turnView(question);
-  let draft = "";
+  view.draft = "";
+  setStatus(view, "Starting…");
   try {
     const res = await fetch("/api/ask/stream", {
       method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
@@ -222,59 +322,158 @@ async function ask(question, route) {
     }
     for await (const ev of sse(res)) {
       const d = ev.data;
-      if (ev.type === "thread") state.thread = d.thread_id;
-      else if (ev.type === "route") step(view, `route: ${d.route} (${d.reason})`, "route");
-      else if (ev.type === "retrieval") step(view, `searched the docs: ${d.hits} passages`);
-      else if (ev.type === "tool_start") d.calls.forEach((c) => step(view, `${c.name}(${JSON.stringify(c.args)}) …`, "tool"));
-      else if (ev.type === "tool_end") d.results.forEach((r) => step(view, `${r.name} ${r.ok ? "done" : "failed"} in ${r.ms} ms`, r.ok ? "ok" : "failed"));
-      else if (ev.type === "token") { draft += d.text; view.body.textContent = draft; }
-      else if (ev.type === "draft_reset") { draft = ""; view.body.textContent = ""; }
-      else if (ev.type === "answer") renderAnswer(view, d.answer);
+      if (ev.type === "thread") { state.thread = d.thread_id; remember(); }
+      else if (ev.type === "token") {
+        if (!view.draft) setStatus(view, "Writing the answer…");
+        drawDraft(view, view.draft + d.text);
+      } else if (ev.type === "draft_reset") { view.draft = ""; view.body.replaceChildren(); }
+      else if (ev.type === "answer") { cancelAnimationFrame(drawPending); drawPending = null; renderAnswer(view, d.answer); $("status").textContent = "Answer ready"; }
+      else if (ev.type === "cancelled") { stopped(view); }
       else if (ev.type === "error") throw new Error(d.message);
+      else onStep(view, ev.type, d);
     }
   } catch (e) {
     view.body.className = "answer failed";
     view.body.textContent = "Error: " + e.message;
+    view.steps.hidden = !view.list.children.length;
   } finally {
-    state.busy = false; $("send").disabled = false;
+    setBusy(false);
     loadConversations();
   }
 }
 
+function stopped(view) {
+  cancelAnimationFrame(drawPending); drawPending = null;
+  view.body.className = "answer md";
+  view.body.replaceChildren(OncallMd.render(view.draft || ""));
+  view.body.append(el("p", "stopped", "Stopped. Ask again or rephrase when you are ready."));
+  view.steps.open = false;
+  view.steps.classList.add("done");
+  view.status.textContent = "Stopped";
+  $("status").textContent = "Stopped";
+}
+
+async function stop() {
+  if (!state.busy || !state.thread) return;
+  $("stop").disabled = true;
+  try { await api("POST", `/api/conversations/${encodeURIComponent(state.thread)}/stop`); }
+  catch (e) { notice(e.message); $("stop").disabled = false; }
+}
+
 function notice(text) { $("notice").textContent = text; }
+
+// ---- conversations ----------------------------------------------------------------------------
+function remember() { history.replaceState(null, "", state.thread ? `#c=${encodeURIComponent(state.thread)}` : location.pathname); }
 
 async function loadConversations() {
   const data = await api("GET", "/api/conversations").catch(() => ({ conversations: [] }));
   const list = $("conversations");
   list.replaceChildren();
   for (const c of data.conversations) {
-    const a = el("a", c.id === state.thread ? "current" : "", c.title || "(untitled)");
-    a.href = "#"; a.onclick = (e) => { e.preventDefault(); openConversation(c.id); };
+    const a = el("a", "", c.title || "(untitled)");
+    a.href = `#c=${encodeURIComponent(c.id)}`;
+    if (c.id === state.thread) a.setAttribute("aria-current", "page");
+    a.onclick = (e) => { e.preventDefault(); openConversation(c.id); drawer(false); };
     const li = el("li"); li.append(a); list.append(li);
   }
 }
 
 async function openConversation(id) {
-  const data = await api("GET", `/api/conversations/${encodeURIComponent(id)}`);
-  state.thread = id;
-  $("messages").replaceChildren();
+  if (state.busy) return;
+  let data;
+  try { data = await api("GET", `/api/conversations/${encodeURIComponent(id)}`); }
+  catch (e) { notice(e.message); return; }
+  state.thread = id; remember();
+  clearMessages();
   for (const turn of data.turns) renderAnswer(turnView(turn.question), turn);
+  if (!data.turns.length) $("empty").hidden = false;
+  toBottom();
   loadConversations();
+}
+
+function clearMessages() {
+  const empty = $("empty");
+  $("messages").replaceChildren(empty);
+}
+
+function newChat() {
+  if (state.busy) return;
+  state.thread = null; remember();
+  clearMessages();
+  $("empty").hidden = false;
+  loadConversations();
+  drawer(false);
+  $("question").focus();
+}
+
+async function loadExamples() {
+  const data = await api("GET", "/api/examples").catch(() => ({ questions: [] }));
+  const list = $("examples");
+  list.replaceChildren();
+  for (const q of data.questions) {
+    const li = el("li");
+    li.append(button(q, "example", () => ask(q)));
+    list.append(li);
+  }
+}
+
+// ---- layout: drawer, theme, composer ------------------------------------------------------------
+function drawer(open) {
+  if (!NARROW.matches) open = false;
+  document.body.classList.toggle("drawer-open", open);
+  $("scrim").hidden = !open;
+  $("menu").setAttribute("aria-expanded", String(open));
+  $("sidebar").inert = NARROW.matches && !open; // closed drawer: out of the tab order
+  if (open) $("new-chat").focus();
+}
+
+function effectiveTheme() {
+  return document.documentElement.dataset.theme ||
+    (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+}
+
+function syncThemeButton() {
+  const next = effectiveTheme() === "dark" ? "light" : "dark";
+  $("theme").setAttribute("aria-label", `Switch to ${next} theme`);
+  $("theme").title = `Switch to ${next} theme`;
+}
+
+function toggleTheme() {
+  const next = effectiveTheme() === "dark" ? "light" : "dark";
+  document.documentElement.dataset.theme = next;
+  try { localStorage.setItem("oncall-theme", next); } catch (e) { /* not kept */ }
+  syncThemeButton();
+}
+
+function autosize() {
+  const q = $("question");
+  q.style.height = "auto";
+  q.style.height = Math.min(q.scrollHeight, 200) + "px";
 }
 
 // ---- start ------------------------------------------------------------------------------------
 async function start() {
   try {
     const me = await api("GET", "/api/me");
-    $("who").textContent = `${me.name || me.user_id} · groups: ${me.groups.join(", ") || "public"}`;
-    $("login").hidden = true; $("app").hidden = false; $("logout").hidden = me.auth !== "login";
-    loadConversations();
+    $("who").textContent = me.name || me.user_id;
+    $("who").title = `groups: ${me.groups.join(", ") || "public"}`;
+    $("login-page").hidden = true; $("app").hidden = false; $("logout").hidden = me.auth !== "login";
+    $("menu").hidden = false;
+    drawer(false);
+    loadExamples();
+    const wanted = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || "");
+    if (wanted) await openConversation(wanted); else loadConversations();
+    $("question").focus();
   } catch (e) {
-    $("app").hidden = true; $("login").hidden = false;
+    $("app").hidden = true; $("login-page").hidden = false; $("menu").hidden = true;
+    $("login-user").focus();
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  syncThemeButton();
+  $("theme").onclick = toggleTheme;
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", syncThemeButton);
   $("login").onsubmit = async (e) => {
     e.preventDefault();
     try {
@@ -282,16 +481,40 @@ document.addEventListener("DOMContentLoaded", () => {
       $("login-error").textContent = ""; start();
     } catch (err) { $("login-error").textContent = err.message; }
   };
-  $("logout").onclick = async () => { await api("POST", "/api/logout"); location.reload(); };
-  $("new-chat").onclick = () => { state.thread = null; $("messages").replaceChildren(); loadConversations(); };
-  $("composer").onsubmit = (e) => { e.preventDefault(); const q = $("question").value; $("question").value = ""; ask(q); };
-  $("question").onkeydown = (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); } };
+  $("logout").onclick = async () => { await api("POST", "/api/logout"); location.hash = ""; location.reload(); };
+  $("new-chat").onclick = newChat;
+  $("menu").onclick = () => drawer(!document.body.classList.contains("drawer-open"));
+  $("scrim").onclick = () => drawer(false);
+  NARROW.addEventListener("change", () => drawer(false));
+  $("stop").onclick = stop;
+  $("composer").onsubmit = (e) => {
+    e.preventDefault();
+    const q = $("question").value;
+    $("question").value = ""; autosize();
+    ask(q);
+  };
+  $("question").oninput = autosize;
+  $("question").onkeydown = (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); if (!state.busy) $("composer").requestSubmit(); }
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    if (document.body.classList.contains("drawer-open")) { drawer(false); $("menu").focus(); }
+    else if (state.busy) stop();
+  });
   $("messages").addEventListener("click", (e) => {
+    const copy = e.target.closest("button[data-copy=code]");
+    if (copy) { copyText(copy.closest(".code").querySelector("code").textContent, copy); return; }
     const a = e.target.closest("a.cite");
     if (!a) return;
     e.preventDefault();
     const target = document.getElementById(a.getAttribute("href").slice(1));
-    if (target) { target.open = true; target.classList.add("flash"); target.scrollIntoView({ block: "center" }); }
+    if (!target) return;
+    const passage = target.querySelector("details.passage");
+    if (passage) passage.open = true;
+    target.classList.remove("flash"); void target.offsetWidth; target.classList.add("flash");
+    target.scrollIntoView({ block: "center", behavior: "smooth" });
+    target.focus({ preventScroll: true });
   });
   start();
 });
