@@ -19,6 +19,7 @@ from langgraph.types import interrupt
 
 from agent.state import Deps
 from oncall.core.identity import Principal
+from oncall.core.text import printable
 
 APPROVAL_KIND = "tool_approval"
 Decision = Literal["approved", "rejected", "timeout", "superseded"]
@@ -128,11 +129,12 @@ def pending_actions(snapshot: Any, thread_id: str) -> list[PendingAction]:
 
 
 def pending_text(action: PendingAction) -> str:
-    """Plain-text rendering for terminals and chat messages (pure)."""
-    args = "\n".join(f"  {k}: {v}" for k, v in action.args.items()) or "  (no arguments)"
-    who = action.requested_by_name or action.requested_by
+    """Plain-text rendering for terminals and chat messages (pure). Arguments are the
+    model's words and names come from outside: control characters never reach the reader."""
+    args = "\n".join(f"  {printable(k)}: {printable(v)}" for k, v in action.args.items())
+    who = printable(action.requested_by_name or action.requested_by)
+    summary = action.description.splitlines()[0] if action.description else "no description"
     return (
         f"The agent wants to run a write action for {who}:\n"
-        f"{action.tool}\n{args}\n"
-        f"({action.description.splitlines()[0] if action.description else 'no description'})"
+        f"{printable(action.tool)}\n{args or '  (no arguments)'}\n({printable(summary)})"
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agent.approvals import PendingAction
 from agent.escalation import handover_text
 from agent.graph import tool_evidence
+from oncall.core.text import printable
 
 if TYPE_CHECKING:
     from agent.service import Answer
@@ -43,7 +44,9 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
             for c in answer.tool_calls
         ],
         "files": files,
-        "handover": handover_text(answer.handover) if answer.handover else None,
+        "handover": printable(handover_text(answer.handover), multiline=True)
+        if answer.handover
+        else None,
         "pending": pending_json(answer.pending) if answer.pending else None,
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "usage": answer.usage,
@@ -51,12 +54,14 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
 
 
 def source_json(hit: DocHit) -> dict[str, Any]:
-    """A cited chunk: where it is, a link when the source is a URL, and the passage."""
-    url = hit.source if hit.source.startswith(("https://", "http://")) else None
+    """A cited chunk: where it is, a link when the source is a URL, and the passage. Names
+    come from document authors: control characters are replaced (oncall/core/text.py)."""
+    source = printable(hit.source)
+    url = source if source.startswith(("https://", "http://")) else None
     return {
-        "location": hit.location,
-        "title": hit.title,
-        "source": hit.source,
+        "location": printable(hit.location),
+        "title": printable(hit.title),
+        "source": source,
         "url": url,
         "snippet": hit.text[:SNIPPET_CHARS],
     }
@@ -64,7 +69,8 @@ def source_json(hit: DocHit) -> dict[str, Any]:
 
 def pending_json(action: PendingAction) -> dict[str, Any]:
     data = asdict(action)
-    data["summary"] = action.description.splitlines()[0] if action.description else ""
+    data["tool"] = printable(action.tool)
+    data["summary"] = printable(action.description.splitlines()[0] if action.description else "")
     return data
 
 
