@@ -2,6 +2,12 @@
 
 Each found file is a `SourceFile`: where its bytes are on disk, the key it is indexed under
 (`source`: the absolute path, or the page URL for sitemaps) and the `doc_id` citations show.
+
+A source's files are indexed under the source's ACL, so nothing outside the source may be
+found through it. Sitemap pages are fetched through the outbound guard: only the sitemap's
+host and the source's `allow_hosts`, on every redirect too, and public addresses unless the
+source says `private_network: true`. What is refused is listed in `Found.refused`, with
+the reason, and is never indexed (a copy indexed before is pruned).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import httpx
 
 from ingest.partition import SUPPORTED_SUFFIXES
 from ingest.sources import SourceSpec
+from oncall.core.netguard import BlockedDestination, OutboundPolicy, guarded_client, host_of
 
 _MAX_PAGE_BYTES = 20 * 1024 * 1024
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -41,6 +48,7 @@ class Found:
     files: list[SourceFile] = field(default_factory=list)
     ignored: int = 0  # files of unsupported types inside walked folders
     failed: dict[str, str] = field(default_factory=dict)  # location -> reason (fetch errors)
+    refused: dict[str, str] = field(default_factory=dict)  # location -> why it is not ours
 
 
 def discover_paths(paths: Iterable[Path]) -> tuple[Found, list[Path]]:
@@ -121,14 +129,34 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def sitemap_policy(spec: SourceSpec) -> OutboundPolicy:
+    """Where a sitemap source's requests may go: its own host and `allow_hosts`; public
+    addresses only unless `private_network`."""
+    assert spec.url is not None
+    where = f"source {spec.name!r}"
+    return OutboundPolicy(
+        allow_private=spec.private_network,
+        allowed_hosts=frozenset({host_of(spec.url), *spec.allow_hosts}),
+        private_hint=f"set `private_network: true` on {where} if it is an internal site",
+        hosts_hint=f"add the host to `allow_hosts` of {where} if its pages belong there",
+    )
+
+
 def _fetch_sitemap(spec: SourceSpec, cache: Path, found: Found) -> None:
     assert spec.url is not None
     cache.mkdir(parents=True, exist_ok=True)
-    with httpx.Client(timeout=20, follow_redirects=True) as http:
-        urls = _sitemap_urls(http, spec.url, depth=0)[: spec.max_pages]
+    policy = sitemap_policy(spec)
+    with guarded_client(policy, timeout=20) as http:
+        try:
+            urls = _sitemap_urls(http, policy, spec.url, found, depth=0)[: spec.max_pages]
+        except BlockedDestination as exc:  # the sitemap itself: the whole source is refused
+            raise ValueError(f"source {spec.name!r}: {exc}") from exc
         for url in urls:
             try:
                 body = _get(http, url)
+            except BlockedDestination as exc:  # e.g. a redirect to another host
+                found.refused[url] = str(exc)
+                continue
             except (httpx.HTTPError, ValueError) as exc:
                 found.failed[url] = f"fetch failed: {exc}"
                 continue
@@ -140,17 +168,31 @@ def _fetch_sitemap(spec: SourceSpec, cache: Path, found: Found) -> None:
             found.files.append(SourceFile(page, doc_id, url))
 
 
-def _sitemap_urls(http: httpx.Client, url: str, depth: int) -> list[str]:
-    """Page URLs of a sitemap, following a sitemap index one level down."""
+def _sitemap_urls(
+    http: httpx.Client, policy: OutboundPolicy, url: str, found: Found, depth: int
+) -> list[str]:
+    """Page URLs of a sitemap, following a sitemap index one level down. Locations the
+    source's policy excludes are put in `found.refused`, not fetched."""
     root = ET.fromstring(_get(http, url))
+    locations = [(loc.text or "").strip() for loc in root.iter(f"{_SITEMAP_NS}loc")]
+    allowed = []
+    for loc in filter(None, locations):
+        try:
+            policy.check_url(httpx.URL(loc))
+            allowed.append(loc)
+        except (BlockedDestination, httpx.InvalidURL) as exc:
+            found.refused[loc] = str(exc)
     if root.tag == f"{_SITEMAP_NS}sitemapindex" and depth == 0:
         urls: list[str] = []
-        for loc in root.iter(f"{_SITEMAP_NS}loc"):
-            urls.extend(_sitemap_urls(http, (loc.text or "").strip(), depth + 1))
+        for child in allowed:
+            try:
+                urls.extend(_sitemap_urls(http, policy, child, found, depth + 1))
+            except BlockedDestination as exc:
+                found.refused[child] = str(exc)
         return urls
     if root.tag != f"{_SITEMAP_NS}urlset":
         raise ValueError(f"{url} is not a sitemap (root element {root.tag})")
-    return [(loc.text or "").strip() for loc in root.iter(f"{_SITEMAP_NS}loc") if loc.text]
+    return allowed
 
 
 def _get(http: httpx.Client, url: str) -> bytes:

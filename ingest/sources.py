@@ -12,6 +12,10 @@ A registry is a YAML or TOML file (see `examples/sources.yaml`):
 
 `git` sources read the files tracked in a checkout (optionally `pull: true` first);
 `sitemap` sources fetch every page listed in a sitemap (or sitemap index) over HTTP.
+
+A sitemap's pages must be on the sitemap's own host (or one listed in `allow_hosts`) and,
+unless `private_network: true`, on public addresses (ingest/discover.py,
+oncall/core/netguard.py).
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ class SourceSpec(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     pull: bool = Field(False, description="git: `git pull --ff-only` before reading.")
     max_pages: int = Field(1000, ge=1, description="sitemap: most pages fetched per sync.")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="sitemap: hosts besides the sitemap's own that its pages and redirects "
+        "may lead to (e.g. [cdn.docs.example.com]). Anything else is refused.",
+    )
+    private_network: bool = Field(
+        False,
+        description="sitemap: the site is on the internal network, so private addresses are "
+        "allowed (still only on the sitemap's host and `allow_hosts`). Off: public "
+        "addresses only.",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -60,6 +75,14 @@ class SourceSpec(BaseModel):
         if bad:
             raise ValueError("ACL group names must not be empty")
         return sorted({g.strip() for g in groups})
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
+        bad = [h for h in hosts if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]", h)]
+        if bad:
+            raise ValueError(f"allow_hosts takes host names without scheme or port: {bad}")
+        return sorted({h.lower().strip("[]") for h in hosts})
 
     @model_validator(mode="after")
     def _location(self) -> SourceSpec:
