@@ -4,7 +4,9 @@ Each found file is a `SourceFile`: where its bytes are on disk, the key it is in
 (`source`: the absolute path, or the page URL for sitemaps) and the `doc_id` citations show.
 
 A source's files are indexed under the source's ACL, so nothing outside the source may be
-found through it. Sitemap pages are fetched through the outbound guard: only the sitemap's
+found through it. Folder and git files are resolved (symlinks followed, `..` collapsed)
+and kept only when the real path is inside the source's real root; symlinked folders are
+never walked. Sitemap pages are fetched through the outbound guard: only the sitemap's
 host and the source's `allow_hosts`, on every redirect too, and public addresses unless the
 source says `private_network: true`. What is refused is listed in `Found.refused`, with
 the reason, and is never indexed (a copy indexed before is pruned).
@@ -85,22 +87,51 @@ def discover_source(spec: SourceSpec, cache_dir: Path) -> Found:
 
 
 def _walk_folder(root: Path, exclude: list[str], found: Found) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):  # symlinked folders are not walked
+        for name in [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            link = Path(dirpath) / name
+            if _inside(real_root, link) is None:
+                found.refused[str(link)] = _OUTSIDE
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             file = Path(dirpath) / name
             rel = file.relative_to(root).as_posix()
             if name.startswith(".") or any(fnmatch.fnmatch(rel, g) for g in exclude):
                 continue
-            _add(found, file, root)
+            _add_contained(found, file, root, real_root)
 
 
-def _add(found: Found, file: Path, root: Path, source: str = "") -> None:
+_OUTSIDE = "a symlink leading outside the source: not indexed"
+
+
+def _inside(real_root: Path, path: Path) -> Path | None:
+    """`path` resolved (every symlink followed, `..` collapsed) if that lies inside
+    `real_root`, else None: the one test every folder and git file passes."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # dangling link, loop, permission
+        return None
+    return real if real.is_relative_to(real_root) else None
+
+
+def _add_contained(found: Found, file: Path, root: Path, real_root: Path) -> None:
+    """Add `file` if it really lives inside the source; its real path is what gets read,
+    so a link swapped after this check cannot lead elsewhere than what was checked."""
+    real = _inside(real_root, file)
+    if real is None:
+        found.refused[str(file)] = _OUTSIDE
+        return
+    if real.is_file():
+        _add(found, file, root, real=real)
+
+
+def _add(found: Found, file: Path, root: Path, source: str = "", real: Path | None = None) -> None:
     if file.suffix.lower() not in SUPPORTED_SUFFIXES:
         found.ignored += 1
         return
     doc_id = file.relative_to(root).with_suffix("").as_posix()
-    found.files.append(SourceFile(file, doc_id, source))
+    found.files.append(SourceFile(real or file, doc_id, source or str(file)))
 
 
 def _git_files(spec: SourceSpec, found: Found) -> None:
@@ -115,12 +146,13 @@ def _git_files(spec: SourceSpec, found: Found) -> None:
     listed = _git(root, "ls-files", "-z")
     if listed.returncode != 0:
         raise RuntimeError(f"source {spec.name!r}: git ls-files failed: {listed.stderr.strip()}")
+    real_root = root.resolve()
     for rel in sorted(p for p in listed.stdout.split("\0") if p):
         if any(fnmatch.fnmatch(rel, g) for g in spec.exclude):
             continue
         file = root / rel
-        if file.is_file():
-            _add(found, file, root)
+        if file.is_symlink() or file.exists():  # tracked but deleted: nothing to read
+            _add_contained(found, file, root, real_root)
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

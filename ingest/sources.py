@@ -13,9 +13,10 @@ A registry is a YAML or TOML file (see `examples/sources.yaml`):
 `git` sources read the files tracked in a checkout (optionally `pull: true` first);
 `sitemap` sources fetch every page listed in a sitemap (or sitemap index) over HTTP.
 
-A sitemap's pages must be on the sitemap's own host (or one listed in `allow_hosts`) and,
-unless `private_network: true`, on public addresses (ingest/discover.py,
-oncall/core/netguard.py).
+Every indexed file stays inside its source: a symlink (file or folder) leading outside the
+source's folder or checkout is not followed, and a sitemap's pages must be on the
+sitemap's own host (or one listed in `allow_hosts`) and, unless `private_network: true`,
+on public addresses (ingest/discover.py, oncall/core/netguard.py).
 """
 
 from __future__ import annotations
