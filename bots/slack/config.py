@@ -51,7 +51,9 @@ class ChannelPolicy(BaseModel):
         "(S...), 'here', or plain text. Unset: agent.escalation_contact.",
     )
     approvers: list[str] | None = Field(
-        None, description="Slack user ids allowed to approve write actions here. Unset: anyone."
+        None,
+        description="Slack user ids who approve write actions here (for anyone). Unset: only "
+        "the asker approves their own, or the tool's approver_groups (catalogue).",
     )
 
 

@@ -58,6 +58,11 @@ class ToolPolicy(BaseModel):
     allowed_groups: list[str] | None = Field(
         None, description=f"Groups that may use the tool; default [{PUBLIC_GROUP}] (everyone)."
     )
+    approver_groups: list[str] | None = Field(
+        None,
+        description="`write` tools: ACL groups whose members approve each call (for anyone, "
+        "themselves included). Unset: only the asker approves their own call.",
+    )
     timeout_s: float | None = Field(None, gt=0, le=600)
     rate_limit_per_minute: int | None = Field(None, ge=1)
     auth: AuthConfig | None = None
