@@ -25,6 +25,7 @@ from bots.web.chat import ChatService
 from bots.web.conversations import ConversationStore
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
 from bots.web.metrics import MetricsMiddleware, WebMetrics
+from bots.web.sessions import SqliteRevocations
 from oncall.core.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -34,7 +35,8 @@ def create_app(settings: Settings, agent: Agent) -> FastAPI:
     """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
     closes. Configuration errors (users file, proxies) raise here, before anything
     listens."""
-    auth = Authenticator(settings.web)
+    revoked = SqliteRevocations(settings.data_dir / "web_sessions.sqlite")
+    auth = Authenticator(settings.web, revoked)
     metrics = WebMetrics()
 
     @contextlib.asynccontextmanager
