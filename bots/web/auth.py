@@ -5,11 +5,12 @@ documents and tools the agent may use for this person. Nothing here trusts the b
 session cookies are HMAC-signed and expire, identity headers count only in header mode
 and only from the configured proxies.
 
-The users file is the authority on every request: it is re-read when it changes (one
-`stat` per request), so a removed user, a removed group or a new password takes effect at
-once, for session cookies and API keys alike. A cookie carries a session id that logout
-revokes on the server (bots/web/sessions.py), and a fingerprint of the password hash it
-was issued under, so changing a password ends the user's other sessions.
+The users file is the authority on every request: it is re-read when it changes
+(oncall/core/watched.py, one `stat` per request), so a removed user, a removed group or a
+new password takes effect at once, for session cookies and API keys alike. A cookie
+carries a session id that logout revokes on the server (bots/web/sessions.py), and a
+fingerprint of the password hash it was issued under, so changing a password ends the
+user's other sessions.
 
 Make a password hash for the users file with `python -m bots.web.auth 'the password'`.
 """
@@ -21,11 +22,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import logging
-import os
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,8 +36,7 @@ from bots.web.sessions import MemoryRevocations, Revocations
 from oncall.core.errors import ConfigError
 from oncall.core.identity import Principal
 from oncall.core.settings import WebSettings
-
-log = logging.getLogger(__name__)
+from oncall.core.watched import WatchedFile
 
 SESSION_COOKIE = "oncall_session"
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 advice for PBKDF2-HMAC-SHA256
@@ -120,62 +117,17 @@ def _parse_user(user_id: str, entry: Any, path: Path) -> WebUser:
     )  # fmt: skip
 
 
-class UsersFile:
-    """The users file, re-read whenever it changes on disk (checked on each request).
+@dataclass(frozen=True)
+class UserTable:
+    """The users file, parsed: by user id and by API key hash."""
 
-    A change that cannot be parsed is logged and the last good version stays in force (a
-    half-saved file must not sign everyone out); a broken file at start-up is an error.
-    """
+    users: dict[str, WebUser]
+    api_keys: dict[str, WebUser]
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._lock = threading.Lock()
-        self._stamp = _stamp(path)
-        self._content = _read(path)
-        self._users = load_users(path)
-        self._keys = _api_keys(self._users)
-
-    def current(self) -> tuple[dict[str, WebUser], dict[str, WebUser]]:
-        """(user id -> user, API key sha256 -> user) as the file says now."""
-        stamp = _stamp(self.path)
-        # File timestamps are coarse (a few ms): two same-sized writes within one tick look
-        # unchanged, so a recently modified file is compared by content (like git's index).
-        if stamp != self._stamp or _recent(stamp):
-            with self._lock:
-                self._stamp = stamp
-                content = _read(self.path)
-                if content != self._content:
-                    self._content = content  # once per change: a bad file is logged once
-                    self._reload()
-        return self._users, self._keys
-
-    def _reload(self) -> None:
-        try:
-            users = load_users(self.path)
-        except ConfigError as exc:
-            log.error("keeping the previous users file: the changed one cannot be used: %s", exc)
-            return
-        self._users, self._keys = users, _api_keys(users)
-        log.info("web.users_file re-read: %d users", len(users))
-
-
-def _stamp(path: Path) -> tuple[int, ...] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-
-
-def _recent(stamp: tuple[int, ...] | None, window_ns: int = 2_000_000_000) -> bool:
-    return stamp is not None and time.time_ns() - max(stamp[0], stamp[1]) < window_ns
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+    @classmethod
+    def load(cls, path: Path) -> UserTable:
+        users = load_users(path)
+        return cls(users, _api_keys(users))
 
 
 def _api_keys(users: Mapping[str, WebUser]) -> dict[str, WebUser]:
@@ -234,7 +186,10 @@ class Authenticator:
         key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         self.signer = SessionSigner(key, settings.session_ttl_s)
         self.revocations = revocations or MemoryRevocations()
-        self.users_file = UsersFile(settings.users_file) if self.mode == "login" else None
+        # Re-read on change (oncall/core/watched.py): the file is the authority per request.
+        self.users_file = (
+            WatchedFile(settings.users_file, UserTable.load) if self.mode == "login" else None
+        )
         self._proxies = [_network(p) for p in settings.trusted_proxies]
         # Checked when the user does not exist, with the users' own cost, so that a login
         # for an unknown name takes as long as a wrong password (no enumeration by timing).
@@ -244,7 +199,7 @@ class Authenticator:
     @property
     def users(self) -> dict[str, WebUser]:
         """The users file as it is now (empty in header mode)."""
-        return self.users_file.current()[0] if self.users_file else {}
+        return self.users_file.current().users if self.users_file else {}
 
     def login(self, user_id: str, password: str) -> WebUser | None:
         user = self.users.get(user_id)
@@ -269,13 +224,13 @@ class Authenticator:
         if self.mode == "header":
             return self._from_headers(headers, client)
         assert self.users_file is not None
-        users, api_keys = self.users_file.current()
+        table = self.users_file.current()
         bearer = headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
             digest = hashlib.sha256(bearer[7:].strip().encode()).hexdigest()
-            user = api_keys.get(digest)
+            user = table.api_keys.get(digest)
             return user.principal() if user else None
-        user = self._session_user(cookies.get(SESSION_COOKIE, ""), users)
+        user = self._session_user(cookies.get(SESSION_COOKIE, ""), table.users)
         return user.principal() if user else None
 
     def _session_user(self, token: str, users: Mapping[str, WebUser]) -> WebUser | None:
