@@ -1,10 +1,4 @@
-"""Terminal output for the CLI. Pure formatting: no I/O besides the console passed in.
-
-Names, paths, titles and model text come from documents and their authors: each goes
-through `shown` (control characters replaced, Rich markup escaped) or `Text` before it
-reaches the console, so a file name cannot send escape sequences to the terminal or
-restyle the output.
-"""
+"""Terminal output for the CLI. Pure formatting: no I/O besides the console passed in."""
 
 from __future__ import annotations
 
@@ -101,7 +95,11 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 
 def shown(text: object) -> str:
-    """`text` ready for a Rich console string: control characters replaced, markup escaped."""
+    """`text` ready for a Rich console string: control characters replaced, markup escaped.
+
+    Names, paths, titles and model text come from documents and their authors: each goes
+    through `shown` (or `printable` into a `Text`) before it reaches the console, so a file
+    name cannot send escape sequences to the terminal or restyle the output."""
     return escape(printable(text))
 
 
