@@ -14,8 +14,8 @@ on every request it sends, redirects included:
 - URL rules, before anything is sent: http(s) only; with `allowed_hosts`, only those hosts.
 - The address rule, when the TCP connection is made: the host is resolved once, every
   address it resolves to must be public (unless `allow_private`, or the host is one of
-  `trusted_hosts`, the hosts the operator configured), and the socket connects to exactly
-  that checked address. There is no second lookup to rebind.
+  `trusted_hosts`, the hosts the operator configured), and the socket connects only to
+  those checked addresses. There is no second lookup to rebind.
 Environment proxies are ignored (`trust_env=False`): through a proxy the address actually
 reached could not be checked.
 """
@@ -66,11 +66,12 @@ class OutboundPolicy:
                 f"{url}: host {host!r} is not one this fetch may visit (allowed: {allowed}){hint}"
             )
 
-    def address_for(self, host: str, port: int) -> str:
-        """The one address to connect to for `host`: resolved once and checked."""
-        addresses = resolve(host, port)
+    def addresses_for(self, host: str, port: int) -> list[str] | None:
+        """The addresses `host` may be reached at, each checked, in resolver order; None
+        when the address rule does not apply (private allowed, or a trusted host)."""
         if self.allow_private or host.lower() in self.trusted_hosts:
-            return str(addresses[0])
+            return None
+        addresses = resolve(host, port)
         for address in addresses:
             if not is_public(address):
                 hint = f"; {self.private_hint}" if self.private_hint else ""
@@ -78,7 +79,7 @@ class OutboundPolicy:
                     f"{host} resolves to {address}, a private, loopback or link-local address: "
                     f"refused{hint}"
                 )
-        return str(addresses[0])
+        return [str(a) for a in addresses]
 
 
 def resolve(host: str, port: int) -> list[Address]:
@@ -123,10 +124,20 @@ class _CheckedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        address = self.policy.address_for(host, port)
-        # TLS still verifies the certificate against `host` (httpcore's server_hostname is
-        # the URL's host, not the address connected to).
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        addresses = self.policy.addresses_for(host, port)
+        if addresses is None:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        # Connect to the checked addresses only, in order (an IPv6 address first and no
+        # IPv6 route: the next one), never to a fresh lookup of `host`. TLS still verifies
+        # the certificate against `host` (httpcore's server_hostname is the URL's host).
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        assert failure is not None  # resolve() never returns an empty list
+        raise failure
 
 
 class GuardedTransport(httpx.HTTPTransport):

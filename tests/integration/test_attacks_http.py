@@ -184,3 +184,31 @@ def test_sitemap_on_a_private_address_needs_private_network(
     allowed = spec.model_copy(update={"private_network": True, "allow_hosts": ["localhost"]})
     report = sync_source(allowed, store, EMB, IngestSettings(), tmp_path / "cache")
     assert report.added == [site.url("/admin/secrets", host="localhost")]
+
+
+def test_the_guard_tries_each_checked_address_in_turn(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dual-stack name whose first address does not answer (no IPv6 route) is reached at
+    the next checked address, still without a second lookup."""
+    from oncall.core import netguard
+
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def dual_stack(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "dual.test":
+            lookups.append(host)
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack)
+    monkeypatch.setattr(netguard, "is_public", lambda address: True)  # play the internet
+    site.page("/paper.pdf", SECRET_PDF)
+    fetched = Fetcher(PapersSettings(timeout_s=2.0)).pdf_url(
+        f"http://dual.test:{site.port}/paper.pdf"
+    )
+    assert fetched.data == SECRET_PDF and lookups == ["dual.test"]
