@@ -133,3 +133,14 @@ def test_cli_ingest_report_of_a_hostile_file_name(tmp_path: Path) -> None:
     assert "1 failed" in result.stdout, result.stdout + result.stderr
     assert "bad" in result.stdout and ".pdf" in result.stdout
     assert_clean(result.stdout + result.stderr, "oncall ingest")
+
+
+def test_paper_report_shows_no_control_characters() -> None:
+    """A PDF's title and authors are the PDF author's choice."""
+    from tools.papers.model import PaperNotes, PaperReport
+    from tools.papers.render import render_report
+
+    notes = PaperNotes(
+        paper="arXiv:2401.01234", title=f"Sparse {EVIL}", authors=[f"Mallory {EVIL}"], pages=3
+    )
+    assert_clean(render_report(PaperReport(notes=[notes])), "oncall paper")
