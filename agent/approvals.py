@@ -7,11 +7,22 @@ survives a restart and any front end can answer it later with `Agent.resume`.
 
 The interrupt carries a plain-JSON payload (the pending action); the resume value is a
 plain-JSON decision. Both are what Slack/web buttons need to render and send back.
+
+Who decides (`may_decide`, enforced by `Agent.resume` for every front end):
+- Each pending action has its own random `action_id`. A decision names the action it was
+  shown for; a button from an earlier, superseded request never decides a later one.
+- Approving: when approvers are named, only they approve: members of the tool's
+  `approver_groups` (catalogue) and the users a front end names (a Slack channel's
+  `approvers`). When none are named, only the asker approves their own write, which runs
+  with the asker's rights. Nobody else ever does: a bystander cannot approve for you.
+- Rejecting: anyone who may approve, and always the asker (withdrawing their request).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +30,7 @@ from langgraph.types import interrupt
 
 from agent.state import Deps
 from oncall.core.identity import Principal
+from oncall.core.text import printable
 
 APPROVAL_KIND = "tool_approval"
 Decision = Literal["approved", "rejected", "timeout", "superseded"]
@@ -38,6 +50,7 @@ class PendingAction:
     requested_groups: list[str]
     requested_at: float  # epoch seconds
     question: str
+    action_id: str = ""  # unique per pending action: what a decision must name
 
     def asker(self) -> Principal:
         """The asker as recorded (no token: front ends pass the live principal if they
@@ -57,6 +70,9 @@ def approval_payload(
     who = deps.principal
     return {
         "kind": APPROVAL_KIND,
+        # Random, not the model's call id: small models reuse ids like "call_0", and an old
+        # button must never match a later action.
+        "action_id": uuid.uuid4().hex,
         "call_id": call["id"],
         "tool": call["name"],
         "args": call["args"],
@@ -122,17 +138,40 @@ def pending_actions(snapshot: Any, thread_id: str) -> list[PendingAction]:
                     requested_groups=list(value.get("requested_groups", [])),
                     requested_at=float(value["requested_at"]),
                     question=str(value.get("question", "")),
+                    # Checkpoints from before action ids: still unique enough to bind to.
+                    action_id=str(
+                        value.get("action_id") or f"{value['call_id']}@{value['requested_at']}"
+                    ),
                 )
             )
     return found
 
 
+def may_decide(
+    action: PendingAction,
+    decider: Principal,
+    approved: bool,
+    approver_groups: Collection[str] = (),
+    approver_ids: Collection[str] = (),
+) -> bool:
+    """The approval rule (module docstring): may `decider` approve (`approved`) or reject
+    `action`? `approver_groups` are the tool's, `approver_ids` the user ids a front end
+    names; with neither, only the asker approves."""
+    is_asker = decider.user_id == action.requested_by
+    if not approved and is_asker:
+        return True  # withdrawing one's own request is always allowed
+    if approver_groups or approver_ids:
+        return decider.user_id in approver_ids or bool(set(approver_groups) & decider.groups)
+    return is_asker
+
+
 def pending_text(action: PendingAction) -> str:
-    """Plain-text rendering for terminals and chat messages (pure)."""
-    args = "\n".join(f"  {k}: {v}" for k, v in action.args.items()) or "  (no arguments)"
-    who = action.requested_by_name or action.requested_by
+    """Plain-text rendering for terminals and chat messages (pure). Arguments are the
+    model's words and names come from outside: control characters never reach the reader."""
+    args = "\n".join(f"  {printable(k)}: {printable(v)}" for k, v in action.args.items())
+    who = printable(action.requested_by_name or action.requested_by)
+    summary = action.description.splitlines()[0] if action.description else "no description"
     return (
         f"The agent wants to run a write action for {who}:\n"
-        f"{action.tool}\n{args}\n"
-        f"({action.description.splitlines()[0] if action.description else 'no description'})"
+        f"{printable(action.tool)}\n{args or '  (no arguments)'}\n({printable(summary)})"
     )

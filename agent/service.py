@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from agent.answer import Answer
-from agent.approvals import PendingAction, pending_actions
+from agent.approvals import PendingAction, may_decide, pending_actions
 from agent.faults import best_effort, storage_errors
 from agent.graph import build_graph
 from agent.memory import serializer
@@ -23,6 +23,7 @@ from agent.pasted import Attachment
 from agent.records import TurnRecorder
 from agent.state import Deps, Route
 from agent.streaming import AgentEvent, TurnEvents
+from oncall.core.errors import OncallError
 from oncall.core.identity import Principal
 from oncall.core.redact import redact_text
 
@@ -133,23 +134,63 @@ class Agent:
         return pending_actions(snapshot, thread_id)
 
     def resume(
-        self, thread_id: str, approved: bool, approver: str, user: Principal | None = None
+        self,
+        thread_id: str,
+        approved: bool,
+        approver: str,
+        user: Principal | None = None,
+        *,
+        action_id: str | None = None,
+        decider: Principal | None = None,
+        approver_ids: Collection[str] = (),
     ) -> Answer:
         """Answer the pending approval of `thread_id` and continue the turn. `approver` is
         recorded in the audit log; `user` is the original asker (pass the live principal
         so pass-through tokens work; default: the asker as recorded, without a token).
+        The decision is checked first (`check_decision`): front ends where someone other
+        than the asker can click pass `decider` and the `action_id` they showed.
         An approval older than `approval_timeout_s` is recorded as a timeout, not run.
         Works from a fresh process: the pause lives in the checkpointer."""
-        actions = self.pending(thread_id)
-        if not actions:
-            raise ValueError(f"thread {thread_id!r} has no action waiting for approval")
-        action = actions[0]
+        action = self.check_decision(thread_id, approved, decider or user, action_id, approver_ids)
         started = time.perf_counter()
         status = "approved" if approved else "rejected"
         if action.age_s() > self.approval_timeout_s:
             status = "timeout"
         deps = replace(self.deps, principal=user or action.asker())
         return self._answer(self._decide(action, status, approver, deps), thread_id, started)
+
+    def check_decision(
+        self,
+        thread_id: str,
+        approved: bool,
+        decider: Principal | None = None,
+        action_id: str | None = None,
+        approver_ids: Collection[str] = (),
+    ) -> PendingAction:
+        """The action a decision applies to, if `decider` (default: the asker) may make it
+        (agent/approvals.py `may_decide`). Raises ValueError when nothing waits,
+        `approval_stale` when `action_id` names an action that is no longer the one
+        waiting, `approval_refused` when the rule says no."""
+        actions = self.pending(thread_id)
+        if not actions:
+            raise ValueError(f"thread {thread_id!r} has no action waiting for approval")
+        action = actions[0]
+        if action_id is not None and action_id != action.action_id:
+            raise OncallError(
+                "approval_stale",
+                "this approval is no longer current: the request it was shown for was "
+                "answered or replaced; decide on the latest one",
+            )
+        tool = self.deps.catalogue.tools.get(action.tool) if self.deps.catalogue else None
+        groups = tool.approver_groups if tool is not None else ()
+        if not may_decide(action, decider or action.asker(), approved, groups, approver_ids):
+            named = ", ".join([*groups, *approver_ids]) or f"the asker ({action.requested_by})"
+            raise OncallError(
+                "approval_refused",
+                f"you may not {'approve' if approved else 'reject'} {action.tool} for "
+                f"{action.requested_by_name or action.requested_by}; approvers: {named}",
+            )
+        return action
 
     def _drop(self, action: PendingAction, deps: Deps) -> None:
         """Record an approval never given: the new input starts a fresh turn and LangGraph

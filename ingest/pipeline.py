@@ -113,7 +113,10 @@ def _run(
     on_start: Callable[[int], None] | None,
     on_file: ProgressFn | None,
 ) -> IngestReport:
-    report = IngestReport(ignored=batch.found.ignored, failed=dict(batch.found.failed))
+    # Refused files are reported like failures but are not "seen": a copy indexed before
+    # (say, through a symlink that led outside the source) is pruned below.
+    failed = {**batch.found.failed, **batch.found.refused}
+    report = IngestReport(ignored=batch.found.ignored, failed=failed)
     store.ensure_collection(embedder.dim)
     indexed = store.indexed_files()
     chunking = ChunkingConfig(

@@ -14,6 +14,11 @@ A registry is a YAML or TOML file (see `examples/sources.yaml`):
 optional `web_url` template (`https://git.example.com/org/repo/blob/main/{path}`) is where
 the web chat links their citations;
 `sitemap` sources fetch every page listed in a sitemap (or sitemap index) over HTTP.
+
+Every indexed file stays inside its source: a symlink (file or folder) leading outside the
+source's folder or checkout is not followed, and a sitemap's pages must be on the
+sitemap's own host (or one listed in `allow_hosts`) and, unless `private_network: true`,
+on public addresses (ingest/discover.py, oncall/core/netguard.py).
 """
 
 from __future__ import annotations
@@ -53,6 +58,17 @@ class SourceSpec(BaseModel):
         "the file's path in the checkout; citations link there instead of the server's "
         "document view.",
     )
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="sitemap: hosts besides the sitemap's own that its pages and redirects "
+        "may lead to (e.g. [cdn.docs.example.com]). Anything else is refused.",
+    )
+    private_network: bool = Field(
+        False,
+        description="sitemap: the site is on the internal network, so private addresses are "
+        "allowed (still only on the sitemap's host and `allow_hosts`). Off: public "
+        "addresses only.",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -84,6 +100,14 @@ class SourceSpec(BaseModel):
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"web_url {value!r}: only {{path}} may appear in braces") from exc
         return value
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
+        bad = [h for h in hosts if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]", h)]
+        if bad:
+            raise ValueError(f"allow_hosts takes host names without scheme or port: {bad}")
+        return sorted({h.lower().strip("[]") for h in hosts})
 
     @model_validator(mode="after")
     def _location(self) -> SourceSpec:

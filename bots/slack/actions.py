@@ -11,8 +11,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bots.slack import messages as msg
-from bots.slack.config import mention
+from bots.slack.config import ChannelPolicy, mention
 from bots.slack.question import Question
+from oncall.core.errors import OncallError
 
 if TYPE_CHECKING:
     from bots.slack.bot import SlackBot
@@ -99,32 +100,55 @@ def _escalate(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:
 def _decide(
     bot: SlackBot, data: dict[str, Any], user: str, body: dict[str, Any], approved: bool
 ) -> None:
-    """Approve or reject the thread's pending write, then post how the turn ended."""
+    """Approve or reject the pending write this button was posted for, if the clicker may
+    (agent/approvals.py: the asker, or the named approvers), then post how the turn ended."""
     channel, thread_ts = data["channel"], data["thread_ts"]
-    policy = bot.channels.policy(channel)
-    if policy.approvers is not None and user not in policy.approvers:
-        _tell(bot, channel, user, "Only the approvers of this channel can decide this.", thread_ts)
+    if not data.get("action_id"):  # posted before buttons named their action
+        _tell(bot, channel, user, "This button has expired; ask the question again.", thread_ts)
         return
+    policy = bot.channels.policy(channel)
     agent = bot.agent_for(policy)
+    decider = bot.directory.principal(user)  # all the clicker's groups, not the channel's
+    approvers = [f"slack:{u}" for u in policy.approvers or ()]
     question = Question(channel, data["asker"], "", thread_ts, thread_ts)
     with bot.thread_lock(question.thread_id):
-        pending = agent.pending(data["thread_id"])
-        if not pending:
+        try:
+            pending = agent.check_decision(
+                data["thread_id"], approved, decider, data["action_id"], approvers
+            )
+        except ValueError:  # nothing waits any more
             _tell(bot, channel, user, "This action was already decided.", thread_ts)
+            return
+        except OncallError as exc:
+            _tell(bot, channel, user, _refusal(exc, data, policy), thread_ts)
             return
         asker = bot.directory.principal(data["asker"], policy)
         message_ts = body["container"].get("message_ts") or body["message"]["ts"]
         bot.call("chat_update", channel=channel, ts=message_ts,
-                  **msg.decided_message(pending[0], approved, user))  # fmt: skip
+                  **msg.decided_message(pending, approved, user))  # fmt: skip
         from bots.slack.progress import StatusMessage
 
         status = StatusMessage(bot.status_sender(channel, thread_ts))
         status.show("Approved, continuing…" if approved else "Rejected, wrapping up…", True)
         try:
-            answer = agent.resume(data["thread_id"], approved, f"slack:{user}", asker)
+            answer = agent.resume(
+                data["thread_id"], approved, f"slack:{user}", asker,
+                action_id=data["action_id"], decider=decider, approver_ids=approvers,
+            )  # fmt: skip
             bot.deliver(answer, question, policy, status)
         except Exception as exc:
             bot.apologise(exc, question, policy, status)
+
+
+def _refusal(exc: OncallError, data: dict[str, Any], policy: ChannelPolicy) -> str:
+    if exc.code == "approval_stale":
+        return (
+            "This approval is no longer current: the request it was posted for was answered "
+            "or replaced. Decide on the latest one."
+        )
+    if policy.approvers is not None:
+        return "Only the approvers of this channel can decide this."
+    return f"Only <@{data['asker']}>, who asked, or this action's approvers can decide this."
 
 
 def _tell(bot: SlackBot, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:

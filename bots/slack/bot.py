@@ -191,7 +191,10 @@ class SlackBot:
         self.store.add_thread(q.thread_id)
         base = {"channel": q.channel, "thread_ts": q.thread_ts, "thread_id": q.thread_id}
         if answer.pending is not None:
-            ref = self.store.put_ref({**base, "kind": "approval", "asker": q.user})
+            ref = self.store.put_ref(
+                {**base, "kind": "approval", "asker": q.user,
+                 "action_id": answer.pending.action_id}
+            )  # fmt: skip
             self.finish(status, q, msg.approval_message(answer.pending, ref))
             return
         contact = self.contact(policy)

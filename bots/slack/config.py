@@ -2,8 +2,11 @@
 
 An answer posted in a channel is read by everyone in it, so a channel can narrow the
 documents answered there (`groups`) below what the asker may read, and the tools the DEEP
-loop may use (`tools`). Both files are YAML, read once at start-up; a bad file fails the
-start with the setting's name and what is wrong (ConfigError), never at the first question.
+loop may use (`tools`). Both files are YAML; a bad file fails the start with the setting's
+name and what is wrong (ConfigError), never at the first question. Both grant access, so
+both are re-read when they change (oncall/core/watched.py): a user removed from a group,
+or from a channel's approvers, loses it on the next event without a restart (a later edit
+that does not parse is logged and the last good version stays).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oncall.core.errors import ConfigError
 from oncall.core.identity import Principal
+from oncall.core.watched import WatchedFile
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,9 @@ class ChannelPolicy(BaseModel):
         "(S...), 'here', or plain text. Unset: agent.escalation_contact.",
     )
     approvers: list[str] | None = Field(
-        None, description="Slack user ids allowed to approve write actions here. Unset: anyone."
+        None,
+        description="Slack user ids who approve write actions here (for anyone). Unset: only "
+        "the asker approves their own, or the tool's approver_groups (catalogue).",
     )
 
 
@@ -65,36 +72,57 @@ class ChannelsFile(BaseModel):
 class ChannelConfig:
     """Channel id -> policy. Listed channels inherit unset fields from `defaults`."""
 
-    def __init__(self, parsed: ChannelsFile | None = None):
-        parsed = parsed or ChannelsFile()
-        self.defaults = parsed.defaults
-        base = parsed.defaults.model_dump()
-        self._channels = {
-            cid: ChannelPolicy(**{**base, **policy.model_dump(exclude_unset=True)})
-            for cid, policy in parsed.channels.items()
-        }
+    def __init__(self, parsed: ChannelsFile | None = None, source: Path | None = None):
+        """`parsed`: fixed settings (tests); `source`: a channels file, kept current."""
+        self._fixed = _Policies.of(parsed or ChannelsFile())
+        self._watched = WatchedFile(source, _parse_channels) if source is not None else None
+
+    @property
+    def defaults(self) -> ChannelPolicy:
+        return self._current().defaults
 
     def policy(self, channel: str) -> ChannelPolicy:
-        return self._channels.get(channel, self.defaults)
+        current = self._current()
+        return current.channels.get(channel, current.defaults)
+
+    def _current(self) -> _Policies:
+        return self._watched.current() if self._watched is not None else self._fixed
 
     @classmethod
     def load(cls, path: Path | None) -> ChannelConfig:
         """Read `slack.channels_path` (None: mention-only everywhere, all tools)."""
-        if path is None:
-            return cls()
-        data = _read_yaml(path, "slack.channels_path")
-        try:
-            parsed = ChannelsFile.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError("slack.channels_path", f"{path}: {_problems(exc)}") from exc
-        bad = [cid for cid in parsed.channels if not _CHANNEL_ID.match(cid)]
-        if bad:
-            raise ConfigError(
-                "slack.channels_path",
-                f"{path}: {', '.join(bad)} are not channel ids; use the id (C0123ABC, from the "
-                "channel's 'About' tab), since channel names can change",
-            )
-        return cls(parsed)
+        return cls() if path is None else cls(source=path)
+
+
+@dataclass(frozen=True)
+class _Policies:
+    defaults: ChannelPolicy
+    channels: dict[str, ChannelPolicy]
+
+    @classmethod
+    def of(cls, parsed: ChannelsFile) -> _Policies:
+        base = parsed.defaults.model_dump()
+        channels = {
+            cid: ChannelPolicy(**{**base, **policy.model_dump(exclude_unset=True)})
+            for cid, policy in parsed.channels.items()
+        }
+        return cls(parsed.defaults, channels)
+
+
+def _parse_channels(path: Path) -> _Policies:
+    data = _read_yaml(path, "slack.channels_path")
+    try:
+        parsed = ChannelsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("slack.channels_path", f"{path}: {_problems(exc)}") from exc
+    bad = [cid for cid in parsed.channels if not _CHANNEL_ID.match(cid)]
+    if bad:
+        raise ConfigError(
+            "slack.channels_path",
+            f"{path}: {', '.join(bad)} are not channel ids; use the id (C0123ABC, from the "
+            "channel's 'About' tab), since channel names can change",
+        )
+    return _Policies.of(parsed)
 
 
 class UsersFile(BaseModel):
@@ -130,7 +158,8 @@ class UserDirectory:
         ttl_s: float = 600.0,
     ):
         self.client = client
-        self.mapping = mapping or UsersFile()
+        self._fixed = mapping or UsersFile()
+        self._watched: WatchedFile[UsersFile] | None = None
         self.use_api = use_api
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
@@ -140,13 +169,16 @@ class UserDirectory:
 
     @classmethod
     def load(cls, client: Any, path: Path | None, use_api: bool, ttl_s: float) -> UserDirectory:
-        if path is None:
-            return cls(client, None, use_api, ttl_s)
-        try:
-            mapping = UsersFile.model_validate(_read_yaml(path, "slack.users_path"))
-        except ValidationError as exc:
-            raise ConfigError("slack.users_path", f"{path}: {_problems(exc)}") from exc
-        return cls(client, mapping, use_api, ttl_s)
+        """Read `slack.users_path` (kept current: re-read when the file changes)."""
+        directory = cls(client, None, use_api, ttl_s)
+        if path is not None:
+            directory._watched = WatchedFile(path, _parse_users)
+        return directory
+
+    @property
+    def mapping(self) -> UsersFile:
+        """The users file as it is now."""
+        return self._watched.current() if self._watched is not None else self._fixed
 
     def groups(self, user: str) -> set[str]:
         """The user's ACL groups: defaults, the users file, and their Slack user groups."""
@@ -208,6 +240,13 @@ class UserDirectory:
             )
             return self._members  # keep the last good answer
         return members
+
+
+def _parse_users(path: Path) -> UsersFile:
+    try:
+        return UsersFile.model_validate(_read_yaml(path, "slack.users_path"))
+    except ValidationError as exc:
+        raise ConfigError("slack.users_path", f"{path}: {_problems(exc)}") from exc
 
 
 def _read_yaml(path: Path, setting: str) -> Any:

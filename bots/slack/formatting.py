@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from agent.citations import Citation
+from oncall.core.text import printable
 from tools.search_docs import DocHit
 
 SECTION_CHARS = 3000  # section block text
@@ -46,7 +47,9 @@ def to_mrkdwn(markdown: str) -> str:
     would print it)."""
     out: list[str] = []
     in_code = False
-    for line in markdown.strip().splitlines():
+    # Control characters go first: they are never shown, and the placeholders below are
+    # control characters, so text from the model cannot forge one.
+    for line in printable(markdown, multiline=True).strip().splitlines():
         if _FENCE_LINE.match(line):
             in_code = not in_code
             out.append(FENCE)
@@ -94,7 +97,7 @@ def citation_url(hit: DocHit, docs_base_url: str | None) -> str | None:
     """Where a citation links: the source itself when it is a URL, else the doc's path
     under `docs_base_url`; None when neither exists (the path is shown as text)."""
     if re.match(r"https?://", hit.source):
-        return hit.source
+        return printable(hit.source).replace("|", "%7C").replace(">", "%3E")
     if docs_base_url:
         return f"{docs_base_url.rstrip('/')}/{quote(hit.doc_id.lstrip('/'))}"
     return None
@@ -116,7 +119,7 @@ def sources_text(citations: Sequence[Citation], docs_base_url: str | None) -> st
     """'*Sources*' and one line per citation, as links where possible, within one section."""
     lines = ["*Sources*"]
     for c in citations:
-        label = escape(_label(c.hit))
+        label = escape(printable(_label(c.hit)))
         url = citation_url(c.hit, docs_base_url)
         line = f"[{c.number}] <{url}|{label}>" if url else f"[{c.number}] `{label}`"
         if sum(len(x) + 1 for x in lines) + len(line) > SECTION_CHARS - 20:

@@ -19,6 +19,7 @@ from bots.slack.formatting import (
     split_text,
     to_mrkdwn,
 )
+from oncall.core.text import printable
 
 if TYPE_CHECKING:
     from agent.approvals import PendingAction
@@ -124,7 +125,7 @@ def approval_message(action: PendingAction, ref: str) -> Message:
 def decided_message(action: PendingAction, approved: bool, approver: str) -> Message:
     """The approval message once answered: the decision replaces the buttons."""
     verdict = ":white_check_mark: Approved" if approved else ":no_entry: Rejected"
-    text = f"{verdict} by <@{approver}>: `{escape(action.tool)}`"
+    text = f"{verdict} by <@{approver}>: `{escape(printable(action.tool))}`"
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -134,14 +135,16 @@ def status_message(text: str) -> Message:
 
 def handover_message(handover_text: str, contact_mention: str, asker: str) -> Message:
     """Escalation: mention the on-call contact with what the agent tried."""
-    text = f"{contact_mention} <@{asker}> asked for a human here.\n{escape(handover_text)}"
+    handover = escape(printable(handover_text, multiline=True))
+    text = f"{contact_mention} <@{asker}> asked for a human here.\n{handover}"
     return {"text": text, "blocks": [section(text)]}
 
 
 def apology_message(problem: str, what_to_do: str, ref: str, contact: str) -> Message:
     """A failed turn: what went wrong, what to do, and the way to a person."""
     text = (
-        f":warning: Sorry, I could not answer: {escape(problem)}\n{escape(what_to_do)} "
+        f":warning: Sorry, I could not answer: {escape(printable(problem))}\n"
+        f"{escape(printable(what_to_do))} "
         f"If it is urgent, escalate to {contact}."
     )
     return {

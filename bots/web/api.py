@@ -68,14 +68,16 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Me:
     if user is None:
         raise ApiError(401, "bad_credentials", "unknown user or wrong password")
     response.set_cookie(
-        SESSION_COOKIE, auth.signer.sign(user.user_id), max_age=auth.signer.ttl_s,
+        SESSION_COOKIE, auth.issue(user), max_age=auth.signer.ttl_s,
         httponly=True, samesite="strict", secure=auth.settings.secure_cookies,
     )  # fmt: skip
     return Me(user_id=user.user_id, name=user.name, groups=sorted(user.groups), auth=auth.mode)
 
 
-@router.post("/logout", status_code=204, summary="Sign out (clears the session cookie)")
-async def logout(response: Response) -> Response:
+@router.post("/logout", status_code=204, summary="Sign out (ends the session on the server)")
+async def logout(request: Request, response: Response) -> Response:
+    auth: Authenticator = request.app.state.auth
+    auth.logout(request.cookies.get(SESSION_COOKIE, ""))  # a copied cookie dies with it
     response.delete_cookie(SESSION_COOKIE)
     response.status_code = 204
     return response

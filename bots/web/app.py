@@ -27,6 +27,7 @@ from bots.web.docview import ExampleQuestions
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
 from bots.web.links import SourceLinks
 from bots.web.metrics import MetricsMiddleware, WebMetrics
+from bots.web.sessions import SqliteRevocations
 from ingest.sources import load_registry
 from oncall.core.errors import ConfigError
 from oncall.core.settings import Settings, WebSettings
@@ -38,7 +39,8 @@ def create_app(settings: Settings, agent: Agent) -> FastAPI:
     """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
     closes. Configuration errors (users file, proxies) raise here, before anything
     listens."""
-    auth = Authenticator(settings.web)
+    revoked = SqliteRevocations(settings.data_dir / "web_sessions.sqlite")
+    auth = Authenticator(settings.web, revoked)
     metrics = WebMetrics()
     links = source_links(settings.web)
 

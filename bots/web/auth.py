@@ -5,6 +5,13 @@ documents and tools the agent may use for this person. Nothing here trusts the b
 session cookies are HMAC-signed and expire, identity headers count only in header mode
 and only from the configured proxies.
 
+The users file is the authority on every request: it is re-read when it changes
+(oncall/core/watched.py, one `stat` per request), so a removed user, a removed group or a
+new password takes effect at once, for session cookies and API keys alike. A cookie
+carries a session id that logout revokes on the server (bots/web/sessions.py), and a
+fingerprint of the password hash it was issued under, so changing a password ends the
+user's other sessions.
+
 Make a password hash for the users file with `python -m bots.web.auth 'the password'`.
 """
 
@@ -25,9 +32,11 @@ from typing import Any
 
 import yaml
 
+from bots.web.sessions import MemoryRevocations, Revocations
 from oncall.core.errors import ConfigError
 from oncall.core.identity import Principal
 from oncall.core.settings import WebSettings
+from oncall.core.watched import WatchedFile
 
 SESSION_COOKIE = "oncall_session"
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 advice for PBKDF2-HMAC-SHA256
@@ -63,6 +72,12 @@ class WebUser:
 
     def principal(self) -> Principal:
         return Principal(self.user_id, self.groups, self.name or self.user_id)
+
+    @property
+    def password_fingerprint(self) -> str:
+        """Short, one-way tag of the password hash: a session issued under another
+        password no longer matches (the hash itself never goes into a cookie)."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
 
 def load_users(path: Path) -> dict[str, WebUser]:
@@ -102,24 +117,50 @@ def _parse_user(user_id: str, entry: Any, path: Path) -> WebUser:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class UserTable:
+    """The users file, parsed: by user id and by API key hash."""
+
+    users: dict[str, WebUser]
+    api_keys: dict[str, WebUser]
+
+    @classmethod
+    def load(cls, path: Path) -> UserTable:
+        users = load_users(path)
+        return cls(users, _api_keys(users))
+
+
+def _api_keys(users: Mapping[str, WebUser]) -> dict[str, WebUser]:
+    return {u.api_key_sha256: u for u in users.values() if u.api_key_sha256}
+
+
 class SessionSigner:
-    """Signed, expiring session tokens: base64(JSON) + "." + HMAC-SHA256. The payload holds
-    only the user id and the expiry; groups are looked up afresh on every request, so a
-    change to the users file applies to live sessions."""
+    """Signed, expiring tokens: base64(JSON) + "." + HMAC-SHA256. The payload holds the user
+    id, the expiry and the session's claims (id, password fingerprint), never groups:
+    those are looked up afresh on every request, so a change to the users file applies to
+    live sessions."""
 
     def __init__(self, secret: bytes, ttl_s: int):
         self._key = secret
         self.ttl_s = ttl_s
 
-    def sign(self, user_id: str, now: float | None = None) -> str:
+    def sign(
+        self, user_id: str, now: float | None = None, claims: Mapping[str, str] | None = None
+    ) -> str:
+        """A token for `user_id`, valid `ttl_s`; `claims` ride along, signed too."""
         expires = int((now or time.time()) + self.ttl_s)
-        body = _b64(json.dumps({"u": user_id, "exp": expires}).encode())
+        body = _b64(json.dumps({**(claims or {}), "u": user_id, "exp": expires}).encode())
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str, now: float | None = None) -> str | None:
         """The user id in a valid, unexpired token, else None."""
+        claims = self.claims(token, now)
+        return claims["u"] if claims else None
+
+    def claims(self, token: str, now: float | None = None) -> dict[str, Any] | None:
+        """Everything a valid, unexpired token says (`u`: user id, `exp`), else None."""
         body, _, mac = token.partition(".")
-        if not body or not hmac.compare_digest(mac, self._mac(body)):
+        if not body or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
         try:
             payload = json.loads(_unb64(body))
@@ -127,8 +168,7 @@ class SessionSigner:
             return None
         if not isinstance(payload, dict) or payload.get("exp", 0) < (now or time.time()):
             return None
-        user = payload.get("u")
-        return user if isinstance(user, str) else None
+        return payload if isinstance(payload.get("u"), str) else None
 
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
@@ -137,24 +177,45 @@ class SessionSigner:
 class Authenticator:
     """Resolves a request's `Principal` in the configured mode (None: not signed in)."""
 
-    def __init__(self, settings: WebSettings):
+    def __init__(self, settings: WebSettings, revocations: Revocations | None = None):
+        """`revocations`: where logout records revoked sessions (default: this process
+        only; the app passes a store shared by its workers)."""
         self.settings = settings
         self.mode = settings.auth
         secret = settings.session_secret
         key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         self.signer = SessionSigner(key, settings.session_ttl_s)
-        self.users = load_users(settings.users_file) if self.mode == "login" else {}
+        self.revocations = revocations or MemoryRevocations()
+        # Re-read on change (oncall/core/watched.py): the file is the authority per request.
+        self.users_file = (
+            WatchedFile(settings.users_file, UserTable.load) if self.mode == "login" else None
+        )
         self._proxies = [_network(p) for p in settings.trusted_proxies]
-        self._api_keys = {u.api_key_sha256: u for u in self.users.values() if u.api_key_sha256}
         # Checked when the user does not exist, with the users' own cost, so that a login
         # for an unknown name takes as long as a wrong password (no enumeration by timing).
         rounds = max((_iterations(u.password_hash) for u in self.users.values()), default=1)
         self._dummy_hash = hash_password(secrets.token_hex(8), rounds)
 
+    @property
+    def users(self) -> dict[str, WebUser]:
+        """The users file as it is now (empty in header mode)."""
+        return self.users_file.current().users if self.users_file else {}
+
     def login(self, user_id: str, password: str) -> WebUser | None:
         user = self.users.get(user_id)
         ok = verify_password(password, user.password_hash if user else self._dummy_hash)
         return user if ok and user else None
+
+    def issue(self, user: WebUser) -> str:
+        """A session cookie value for `user`, with a new session id."""
+        claims = {"sid": secrets.token_urlsafe(16), "pw": user.password_fingerprint}
+        return self.signer.sign(user.user_id, claims=claims)
+
+    def logout(self, token: str) -> None:
+        """Revoke the session in `token` server-side (a copy of the cookie stops working)."""
+        claims = self.signer.claims(token)
+        if claims and isinstance(claims.get("sid"), str):
+            self.revocations.revoke(claims["sid"], float(claims["exp"]))
 
     def principal(
         self, headers: Mapping[str, str], cookies: Mapping[str, str], client: str | None
@@ -162,14 +223,26 @@ class Authenticator:
         """`headers` with lower-case names (Starlette's `request.headers` works)."""
         if self.mode == "header":
             return self._from_headers(headers, client)
+        assert self.users_file is not None
+        table = self.users_file.current()
         bearer = headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
             digest = hashlib.sha256(bearer[7:].strip().encode()).hexdigest()
-            user = self._api_keys.get(digest)
+            user = table.api_keys.get(digest)
             return user.principal() if user else None
-        user_id = self.signer.verify(cookies.get(SESSION_COOKIE, ""))
-        user = self.users.get(user_id) if user_id else None
+        user = self._session_user(cookies.get(SESSION_COOKIE, ""), table.users)
         return user.principal() if user else None
+
+    def _session_user(self, token: str, users: Mapping[str, WebUser]) -> WebUser | None:
+        """The user a session cookie is for, if the session is still good: signed and
+        unexpired, not revoked, the user still in the file, the password unchanged."""
+        claims = self.signer.claims(token)
+        if claims is None or not isinstance(claims.get("sid"), str):
+            return None
+        user = users.get(claims["u"])
+        if user is None or claims.get("pw") != user.password_fingerprint:
+            return None
+        return None if self.revocations.is_revoked(claims["sid"]) else user
 
     def _from_headers(self, headers: Mapping[str, str], client: str | None) -> Principal | None:
         if self._proxies and not _address_in(client, self._proxies):

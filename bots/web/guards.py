@@ -28,6 +28,8 @@ STATUS_BY_CODE = {
     "llm_error": 502,
     "config": 500,
     "store_unavailable": 503,
+    "approval_refused": 403,  # agent/approvals.py: not the asker nor a named approver
+    "approval_stale": 409,  # the decision named an action that is no longer waiting
 }
 
 SECURITY_HEADERS = [

@@ -14,6 +14,7 @@ from agent.approvals import PendingAction
 from agent.escalation import handover_text
 from agent.graph import tool_evidence
 from bots.web.links import SourceLinks, absolute
+from oncall.core.text import printable
 
 if TYPE_CHECKING:
     from agent.service import Answer
@@ -48,7 +49,9 @@ def answer_payload(answer: Answer, links: SourceLinks | None = None) -> dict[str
             for c in answer.tool_calls
         ],
         "files": files,
-        "handover": handover_text(answer.handover) if answer.handover else None,
+        "handover": printable(handover_text(answer.handover), multiline=True)
+        if answer.handover
+        else None,
         "pending": pending_json(answer.pending) if answer.pending else None,
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "usage": answer.usage,
@@ -56,11 +59,12 @@ def answer_payload(answer: Answer, links: SourceLinks | None = None) -> dict[str
 
 
 def source_json(hit: DocHit, links: SourceLinks) -> dict[str, Any]:
-    """A cited chunk: what it is, where to open it, and the passage."""
+    """A cited chunk: what it is, where to open it, and the passage. Names come from
+    document authors: control characters are replaced (oncall/core/text.py)."""
     return {
-        "location": hit.location,
-        "title": hit.title,
-        "section": hit.section,
+        "location": printable(hit.location),
+        "title": printable(hit.title),
+        "section": printable(hit.section),
         "url": links.url(hit.source, hit.chunk_id, hit.text),
         "external": hit.source.startswith(("https://", "http://")),
         "snippet": hit.text[:SNIPPET_CHARS],
@@ -85,7 +89,8 @@ def public_turn(payload: dict[str, Any], links: SourceLinks) -> dict[str, Any]:
 
 def pending_json(action: PendingAction) -> dict[str, Any]:
     data = asdict(action)
-    data["summary"] = action.description.splitlines()[0] if action.description else ""
+    data["tool"] = printable(action.tool)
+    data["summary"] = printable(action.description.splitlines()[0] if action.description else "")
     return data
 
 

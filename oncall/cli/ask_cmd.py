@@ -18,7 +18,7 @@ from oncall.cli.console import (
     groups_option,
     load_settings,
 )
-from oncall.cli.render import answer_json, render_answer
+from oncall.cli.render import answer_json, render_answer, shown
 from oncall.core.errors import OncallError
 from oncall.core.identity import Principal
 
@@ -84,18 +84,19 @@ def chat(
                 answer = settle_approvals(agent, answer, who)
                 render_answer(console, answer, explain=explain)
             except (OncallError, ValueError) as exc:  # keep the session: the server may return
-                err_console.print(f"[bold red]error[/]: {exc}")
+                err_console.print(f"[bold red]error[/]: {shown(exc)}")
 
 
 def settle_approvals(agent: Agent, answer: Answer, who: Principal) -> Answer:
     """Ask y/N for each write action the agent wants to run (no answer, or no terminal,
     means no); the turn then goes on with the decision."""
     from rich.panel import Panel
+    from rich.text import Text
 
     from agent.approvals import pending_text
 
     while answer.pending is not None:
-        err_console.print(Panel(pending_text(answer.pending), title="approval needed"))
+        err_console.print(Panel(Text(pending_text(answer.pending)), title="approval needed"))
         try:
             reply = err_console.input("Run it? [y/N] ").strip().lower()
         except EOFError:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from oncall.core.errors import OncallError
 from oncall.core.settings import Settings
+from oncall.core.text import printable
 
 if TYPE_CHECKING:
     from agent.service import Agent
@@ -29,13 +31,17 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except OncallError as exc:
-        err_console.print(f"[bold red]error[/] ({exc.code}): {exc.detail}")
+        err_console.print(f"[bold red]error[/] ({exc.code}): {_shown(exc.detail)}")
         raise typer.Exit(2) from exc
-    except (FileNotFoundError, ValueError) as exc:
-        err_console.print(f"[bold red]error[/]: {exc}")
+    except (FileNotFoundError, ValueError) as exc:  # messages name paths: never raw
+        err_console.print(f"[bold red]error[/]: {_shown(exc)}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _shown(text: object) -> str:
+    return escape(printable(text))
 
 
 @contextlib.contextmanager
@@ -87,7 +93,9 @@ def ingest_progress(
 
         def on_file(doc_id: str, chunks: int) -> None:
             fields = progress.tasks[task].fields
-            progress.update(task, advance=1, chunks=fields["chunks"] + chunks, current=doc_id)
+            progress.update(
+                task, advance=1, chunks=fields["chunks"] + chunks, current=_shown(doc_id)
+            )
 
         yield on_start, on_file
 

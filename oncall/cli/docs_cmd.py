@@ -17,7 +17,7 @@ from oncall.cli.console import (
     ingest_progress,
     load_settings,
 )
-from oncall.cli.render import render_hits, render_report
+from oncall.cli.render import render_hits, render_report, shown
 from oncall.core.identity import Principal
 from oncall.core.settings import Settings
 
@@ -122,7 +122,7 @@ def sync_sources(settings: Settings, specs: list[SourceSpec], state: SyncState) 
                         on_file=on_file,
                     )
             except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
-                err_console.print(f"[bold red]{spec.name}[/]: {exc}")
+                err_console.print(f"[bold red]{spec.name}[/]: {shown(exc)}")
                 any_failed = True
                 continue
             console.print(f"[bold]{spec.name}[/] ({spec.type}, acl {', '.join(spec.acl)})")

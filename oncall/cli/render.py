@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from agent.escalation import MAX_LEADS, handover_text
+from oncall.core.text import printable
 from tools.search_docs import DocHit
 
 if TYPE_CHECKING:
@@ -24,29 +27,30 @@ def render_answer(console: Console, answer: Answer, explain: bool = False) -> No
     """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
     from agent.graph import tool_evidence
 
-    console.print(Markdown(answer.text))
+    console.print(Markdown(printable(answer.text, multiline=True)))
     used_tools = tool_evidence(answer.tool_calls)
     if used_tools and not answer.abstained:
-        console.print(f"\n[bold]From internal tools[/]: {', '.join(used_tools)}")
+        console.print(f"\n[bold]From internal tools[/]: {shown(', '.join(used_tools))}")
     if answer.abstained:
         leads = answer.hits[:MAX_LEADS]
         if leads:
             console.print("\n[bold]Closest matches[/] (may help, or ask the on-call human):")
             for hit in leads:
-                console.print(f"  - {hit.location}  [dim]{hit.source}[/]")
+                console.print(f"  - {shown(hit.location)}  [dim]{shown(hit.source)}[/]")
     elif answer.citations:
         console.print("\n[bold]Sources[/]")
         for c in answer.citations:
-            console.print(f"  [{c.number}] {c.hit.location}  [dim]{c.hit.source}[/]")
+            console.print(f"  [{c.number}] {shown(c.hit.location)}  [dim]{shown(c.hit.source)}[/]")
     elif not used_tools:
         console.print(
             "\n[yellow]No retrieved document supports this answer[/]: verify it, or ask the "
             "on-call human. Retrieved for this question:"
         )
         for n, hit in enumerate(answer.hits[:MAX_LEADS], start=1):
-            console.print(f"  ({n}) {hit.location}  [dim]{hit.source}[/]")
+            console.print(f"  ({n}) {shown(hit.location)}  [dim]{shown(hit.source)}[/]")
     if answer.handover is not None:
-        console.print(Panel(handover_text(answer.handover), title="hand-over", style="yellow"))
+        handover = Text(printable(handover_text(answer.handover), multiline=True))
+        console.print(Panel(handover, title="hand-over", style="yellow"))
     if explain:
         render_explain(console, answer)
     console.print(f"\n[dim]{answer.route} · {timing_line(answer)}[/]")
@@ -55,12 +59,12 @@ def render_answer(console: Console, answer: Answer, explain: bool = False) -> No
 def render_explain(console: Console, answer: Answer) -> None:
     console.print(
         f"\n[bold]route[/] {answer.route} (confidence {answer.route_confidence:.2f}): "
-        f"{answer.route_reason}"
+        f"{shown(answer.route_reason)}"
     )
     for call in answer.tool_calls:
         status = "ok" if call.ok else "[red]error[/]"
         console.print(
-            f"  tool {call.name}({json.dumps(call.args, ensure_ascii=False)}) "
+            f"  tool {shown(call.name)}({shown(json.dumps(call.args, ensure_ascii=False))}) "
             f"{status} {call.ms:.0f} ms, {len(call.result_ids)} results"
         )
     stages = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
@@ -90,6 +94,15 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def shown(text: object) -> str:
+    """`text` ready for a Rich console string: control characters replaced, markup escaped.
+
+    Names, paths, titles and model text come from documents and their authors: each goes
+    through `shown` (or `printable` into a `Text`) before it reaches the console, so a file
+    name cannot send escape sequences to the terminal or restyle the output."""
+    return escape(printable(text))
+
+
 def timing_line(answer: Answer) -> str:
     t = answer.timings_ms
     parts = [f"retrieval {t.get('retrieval', t.get('tools', 0)):.0f} ms"]
@@ -109,7 +122,9 @@ def render_hits(console: Console, hits: Sequence[DocHit]) -> None:
     table = Table("#", "where", "sim", "text", show_lines=True)
     for n, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:160]
-        table.add_row(str(n), hit.location, f"{hit.similarity:.2f}", snippet)
+        table.add_row(
+            str(n), Text(printable(hit.location)), f"{hit.similarity:.2f}", Text(printable(snippet))
+        )
     console.print(table)
 
 
@@ -125,4 +140,4 @@ def render_report(
     if report.ignored:
         console.print(f"[dim]{report.ignored} files of unsupported types ignored[/]")
     for path, reason in report.failed.items():
-        console.print(f"  [red]failed[/] {path}: {reason}")
+        console.print(f"  [red]failed[/] {shown(path)}: {shown(reason)}")

@@ -21,7 +21,12 @@ from pathlib import Path
 
 from oncall.core.errors import OncallError
 from oncall.core.settings import EmbeddedLLMSettings, EmbeddedModelName
-from oncall.llm.server_process import server_is_healthy, stop_process_group, wait_until_healthy
+from oncall.llm.server_process import (
+    server_is_healthy,
+    spawn_server,
+    stop_process_group,
+    wait_until_healthy,
+)
 
 
 @dataclass(frozen=True)
@@ -203,12 +208,7 @@ class LlamaServer:
                 "another with ONCALL_LLM__EMBEDDED__PORT",
             )
         binary = find_llama_server()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.command(binary), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        self.process = spawn_server(self.command(binary), self.log_path)
         wait_until_healthy(
             self.process, self.base_url, c.startup_timeout_s, 0.25, "llama_server", self.log_path
         )

@@ -31,7 +31,7 @@ from pathlib import Path
 from oncall.core.errors import ConfigError, OncallError
 from oncall.core.settings import LLMSettings, VLLMProfile, VLLMSettings
 from oncall.llm.embedded import port_is_free, state_file
-from oncall.llm.server_process import stop_process_group, wait_until_healthy
+from oncall.llm.server_process import spawn_server, stop_process_group, wait_until_healthy
 
 
 @dataclass(frozen=True)
@@ -162,15 +162,7 @@ class VllmServer:
                 "choose another with ONCALL_LLM__VLLM__PORT",
             )
         command = build_vllm_command(self.llm, str(find_vllm(c.executable)))
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                start_new_session=True,
-            )
+        self.process = spawn_server(command, self.log_path, self._env())
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:

@@ -4,6 +4,7 @@ collection in a real embedded Qdrant, and the `oncall paper` command."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,34 @@ def test_local_paths_need_permission_from_the_agent(tmp_path: Path, pdfs: dict[s
     assert err.value.code == "paper_refused" and "papers.local_dirs" in err.value.detail
     allowed = reader(tmp_path, local_dirs=[pdfs["short"].parent])
     assert allowed.load(str(pdfs["short"])).title == TITLE
+
+
+def test_paths_outside_local_dirs_get_one_answer_whether_or_not_they_exist(
+    tmp_path: Path, pdfs: dict[str, Path]
+) -> None:
+    """No existence oracle: the tool answers the same for a host file that exists and one
+    that does not, outside papers.local_dirs (also through a symlink or `..` from inside)."""
+    inside = tmp_path / "library"
+    inside.mkdir()
+    (inside / "escape.pdf").symlink_to(pdfs["short"])  # a link out of the allowed folder
+    r = reader(tmp_path, local_dirs=[inside])
+    outside = pdfs["short"].parent
+    refs = {
+        "existing PDF": str(pdfs["short"]),
+        "missing PDF": str(outside / "no-such-paper.pdf"),
+        "existing host file": "/etc/hostname",
+        "missing host file": "/etc/no-such-file-here",
+        "existing PDF via ..": f"{inside}/{os.path.relpath(pdfs['short'], inside)}",
+        "symlink out": str(inside / "escape.pdf"),
+    }
+    answers = {}
+    for what, ref in refs.items():
+        with pytest.raises(PaperError) as err:
+            r.load(ref)
+        answers[what] = (err.value.code, err.value.detail.replace(ref, "REF"))
+    assert len(set(answers.values())) == 1, answers
+    assert answers["missing PDF"][0] == "paper_refused"
+    assert "papers.local_dirs" in answers["missing PDF"][1]
 
 
 def test_papers_collection_lookup_respects_acls(tmp_path: Path, pdfs: dict[str, Path]) -> None:

@@ -316,6 +316,61 @@ def test_approval_buttons_run_or_refuse_the_write(tmp_path: Path) -> None:
         ]
 
 
+def test_a_bystander_cannot_approve_someone_elses_write(tmp_path: Path) -> None:
+    """No channel approvers: only the asker decides (the write runs with their rights), or
+    members of the tool's approver groups. A channel member in no group cannot."""
+    write = AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": "w1"}])
+    with harness(tmp_path, [write, "Opened the ticket.", write, "Opened it."]) as h:
+        h.send(mention_event("open a ticket for the payments 5xx", "100.10"), "Ev10")
+        h.settle(1)
+        [approval] = h.thread("100.10")
+        h.click(msg.APPROVE, approval, user="U3")  # in the channel, in no group
+        h.click(msg.REJECT, approval, user="U2")  # in a group, but not named an approver
+        h.settle(3)
+        assert h.tool_calls == [] and "Approved" not in h.thread("100.10")[0]["text"]
+        told = [c.args["text"] for c in h.fake.called("chat.postEphemeral")]
+        assert told == ["Only <@U1>, who asked, or this action's approvers can decide this."] * 2
+        h.click(msg.APPROVE, approval, user="U1")  # the asker
+        h.settle(4)
+        assert h.tool_calls == [("create_ticket", TICKET, "slack:U1")]
+
+        # A tool with approver groups: their members decide for anyone.
+        h.bot.agent.deps.catalogue.tools["create_ticket"].approver_groups = ["sre"]
+        h.send(mention_event("open another ticket for payments", "100.11"), "Ev11")
+        h.settle(5)
+        [second] = h.thread("100.11")
+        h.click(msg.APPROVE, second, user="U3")
+        h.settle(6)
+        assert len(h.tool_calls) == 1
+        h.click(msg.APPROVE, second, user="U2")  # sre
+        h.settle(7)
+        assert h.tool_calls[1] == ("create_ticket", TICKET, "slack:U1"), "runs as the asker"
+
+
+def test_an_old_approve_button_cannot_approve_a_later_action(tmp_path: Path) -> None:
+    """The first request is superseded by a new question in the thread; its Approve button
+    must not approve the second, different write (even with the same tool-call id)."""
+    first = AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": "w1"}])
+    other = {"title": "page the whole company now", "severity": "sev1"}
+    second = AIMessage("", tool_calls=[{"name": "create_ticket", "args": other, "id": "w1"}])
+    with harness(tmp_path, [first, second, "Opened it."]) as h:
+        h.send(mention_event("open a ticket for the payments 5xx", "100.12"), "Ev12")
+        h.settle(1)
+        [old] = h.thread("100.12")
+        h.send(mention_event("actually make the ticket sev1", "100.13", thread_ts="100.12"), "Ev13")
+        h.settle(2)
+        new = h.thread("100.12")[-1]
+        assert "sev1" in new["text"] and new["ts"] != old["ts"]
+        h.click(msg.APPROVE, old, user="U1")
+        h.settle(3)
+        assert h.tool_calls == [], "the old button approved nothing"
+        told = [c.args["text"] for c in h.fake.called("chat.postEphemeral")]
+        assert told and told[-1].startswith("This approval is no longer current")
+        h.click(msg.APPROVE, new, user="U1")
+        h.settle(4)
+        assert h.tool_calls == [("create_ticket", other, "slack:U1")]
+
+
 def test_rate_limited_web_api_calls_wait_for_retry_after(tmp_path: Path) -> None:
     with harness(tmp_path, [ANSWER]) as h:
         h.fake.rate_limit("chat.update", times=1, retry_after=1)

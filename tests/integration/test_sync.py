@@ -132,7 +132,9 @@ def test_sitemap_source_fetches_pages_and_keeps_pages_that_failed(
         b"</body></html>",
         "/deploys": b"<html><body><h1>Deploys</h1><p>Freeze starts Friday 15:00.</p></body></html>",
     }
-    spec = SourceSpec(name="site", type="sitemap", url=f"{site}/index.xml", acl=["sre"])
+    spec = SourceSpec(
+        name="site", type="sitemap", url=f"{site}/index.xml", acl=["sre"], private_network=True
+    )  # the test site is on loopback: an internal site
     first = sync(spec, store, tmp_path)
     assert sorted(first.added) == [f"{site}/deploys", f"{site}/oncall"]
     assert any("Mondays" in t for t in texts_for(store, "sre rota", ["sre"]))

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from oncall.testing.web_support import (
+    ALICE_API_KEY,
     PASSWORDS,
     SEV2_ANSWER,
     TICKET,
@@ -237,6 +238,48 @@ def test_header_mode_trusts_only_the_configured_proxy(tmp_path: Path) -> None:
     with running_web(tmp_path / "b", auth="header", trusted_proxies=["10.0.0.0/8"]) as rig:
         refused = httpx.get(f"{rig.url}/api/me", headers=who)
         assert error_of(refused)[:2] == (401, "unauthenticated"), "not from the proxy"
+
+
+def api_key_client(rig: WebRig) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {ALICE_API_KEY}"}
+    return httpx.Client(base_url=rig.url, headers=headers, timeout=30)
+
+
+def test_a_removed_group_applies_to_live_cookies_and_api_keys(tmp_path: Path) -> None:
+    """Attack: keep the rights of a group after being taken out of it (no restart)."""
+    with running_web(tmp_path, [SEV2_ANSWER]) as rig:
+        users = tmp_path / "users.yaml"
+        alice, by_key = signed_in(rig, "alice"), api_key_client(rig)
+        assert by_key.get("/api/me").json()["groups"] == ["oncall", "sre"]
+        users.write_text(users.read_text().replace("groups: [oncall, sre]", "groups: [oncall]"))
+        assert alice.get("/api/me").json()["groups"] == ["oncall"]
+        assert by_key.get("/api/me").json()["groups"] == ["oncall"]
+
+
+def test_a_removed_user_is_signed_out_everywhere(tmp_path: Path) -> None:
+    """Attack: keep using a cookie or an API key after being removed from the users file."""
+    with running_web(tmp_path, [SEV2_ANSWER]) as rig:
+        users = tmp_path / "users.yaml"
+        alice, bob, by_key = signed_in(rig, "alice"), signed_in(rig, "bob"), api_key_client(rig)
+        original = users.read_text()
+        users.write_text(original[: original.index("  bob:")])
+        assert error_of(bob.get("/api/me"))[:2] == (401, "unauthenticated")
+        assert alice.get("/api/me").status_code == 200
+        users.write_text("users:\n" + original[original.index("  bob:") :])  # alice removed
+        assert error_of(alice.get("/api/me"))[:2] == (401, "unauthenticated")
+        assert error_of(by_key.get("/api/me"))[:2] == (401, "unauthenticated")
+
+
+def test_logout_revokes_a_copied_cookie(tmp_path: Path) -> None:
+    """Attack: replay a session cookie copied before its owner signed out."""
+    with running_web(tmp_path, [SEV2_ANSWER]) as rig:
+        alice = signed_in(rig, "alice")
+        stolen = httpx.Client(base_url=rig.url, cookies=dict(alice.cookies))
+        assert stolen.get("/api/me").status_code == 200
+        assert alice.post("/api/logout").status_code == 204
+        assert error_of(stolen.get("/api/me"))[:2] == (401, "unauthenticated")
+        assert error_of(alice.get("/api/me"))[:2] == (401, "unauthenticated")
+        assert signed_in(rig, "alice").get("/api/me").status_code == 200, "sign in again"
 
 
 def test_health_readiness_docs_and_metrics(tmp_path: Path) -> None:

@@ -184,3 +184,36 @@ def test_injected_doc_cannot_make_a_write_happen(tmp_path: Path) -> None:
     assert answer.pending is None
     assert [c.name for c in answer.tool_calls] == ["search_docs"], "only the read ran"
     assert statuses(agent) == []
+
+
+def test_a_decision_names_its_action_and_its_decider_must_be_allowed(tmp_path: Path) -> None:
+    """`Agent.resume` enforces the approval rule for every front end: a stale action id
+    is refused, a bystander is refused, the asker (or a named approver) decides."""
+    from oncall.core.errors import OncallError
+
+    agent, calls, _ = make_agent(tmp_path, [write_call(), says("create_ticket opened it.")])
+    answer = agent.ask("open a ticket", route="deep", user=ALICE)
+    assert answer.pending is not None and len(answer.pending.action_id) == 32
+    mallory = Principal("mallory", frozenset({"public"}), "Mallory")
+    with pytest.raises(OncallError) as err:
+        agent.resume(answer.thread_id, True, "alice", ALICE, action_id="old-button")
+    assert err.value.code == "approval_stale"
+    for approved in (True, False):
+        with pytest.raises(OncallError) as err:
+            agent.resume(answer.thread_id, approved, "mallory", ALICE, decider=mallory)
+        assert err.value.code == "approval_refused" and "the asker (alice)" in err.value.detail
+    lead = Principal("lead", frozenset({"leads"}), "Lead")
+    with pytest.raises(OncallError):  # a lead, but nobody named leads approvers of this tool
+        agent.check_decision(answer.thread_id, True, lead)
+    assert agent.check_decision(answer.thread_id, True, lead, approver_ids=["lead"])
+    agent.deps.catalogue.tools["create_ticket"].approver_groups = ["leads"]
+    with pytest.raises(OncallError):  # named approvers replace the asker for approving...
+        agent.check_decision(answer.thread_id, True, ALICE)
+    assert agent.check_decision(answer.thread_id, False, ALICE)  # ...who may still withdraw
+    assert calls == []
+    done = agent.resume(
+        answer.thread_id, True, "lead", ALICE, action_id=answer.pending.action_id, decider=lead
+    )
+    assert calls == [("create_ticket", TICKET, "alice")] and done.text.startswith(
+        "create_ticket opened it"
+    )

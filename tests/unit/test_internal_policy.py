@@ -222,3 +222,14 @@ def test_timeouts_and_unreachable_services_are_tool_errors(tmp_path: Path) -> No
         with pytest.raises(ToolError, match=message):
             catalogue.call("get_oncall", {"team": "x"}, GUEST)
     assert [e["status"] for e in catalogue.audit.entries()] == ["error", "error"]
+
+
+def test_approver_groups_cannot_mean_everyone() -> None:
+    """`public` would let any asker's colleague approve: it must be unset or real groups."""
+    from pydantic import ValidationError
+
+    from tools.internal.policy import ToolPolicy
+
+    assert ToolPolicy(approver_groups=["sre-leads"]).approver_groups == ["sre-leads"]
+    with pytest.raises(ValidationError, match="would let anyone approve"):
+        ToolPolicy(approver_groups=["sre", "public"])

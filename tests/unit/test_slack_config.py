@@ -238,3 +238,23 @@ def test_shipped_examples_load_and_the_manifest_grants_what_the_bot_uses() -> No
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events >= {"app_mention", "message.channels", "message.groups", "message.im"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_users_and_channels_files_are_re_read_when_they_change(tmp_path: Path) -> None:
+    """Both files grant access (groups, approvers): an edit applies to the next event; an
+    edit that does not parse leaves the last good version in force."""
+    users = tmp_path / "users.yaml"
+    users.write_text("users:\n  U1: [sre, hr]\n")
+    directory = UserDirectory.load(FakeClient([]), users, use_api=False, ttl_s=600)
+    assert directory.groups("U1") == {"sre", "hr"}
+    users.write_text("users:\n  U1: [sre]\n")
+    assert directory.groups("U1") == {"sre"}, "a removed group is gone at once"
+    users.write_text("users: [unclosed\n")
+    assert directory.groups("U1") == {"sre"}, "a broken edit keeps the last good file"
+
+    channels = tmp_path / "channels.yaml"
+    channels.write_text("channels:\n  C0PAY: {approvers: [U1, U2]}\n")
+    config = ChannelConfig.load(channels)
+    assert config.policy("C0PAY").approvers == ["U1", "U2"]
+    channels.write_text("channels:\n  C0PAY: {approvers: [U1]}\n")
+    assert config.policy("C0PAY").approvers == ["U1"]

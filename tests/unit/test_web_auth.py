@@ -49,7 +49,7 @@ def test_login_mode_resolves_cookie_and_api_key(tmp_path: Path) -> None:
     assert auth.login("alice", "wrong") is None and auth.login("nobody", "x") is None
     user = auth.login("alice", PASSWORDS["alice"])
     assert user is not None
-    cookie = {SESSION_COOKIE: auth.signer.sign(user.user_id)}
+    cookie = {SESSION_COOKIE: auth.issue(user)}
     who = auth.principal({}, cookie, "127.0.0.1")
     assert who is not None and who.user_id == "alice" and who.read_groups == [
         "oncall", "public", "sre"
@@ -57,6 +57,8 @@ def test_login_mode_resolves_cookie_and_api_key(tmp_path: Path) -> None:
     by_key = auth.principal({"authorization": f"Bearer {ALICE_API_KEY}"}, {}, None)
     assert by_key is not None and by_key.user_id == "alice"
     assert auth.principal({"authorization": "Bearer nope"}, cookie, None) is None
+    bare = {SESSION_COOKIE: auth.signer.sign("alice")}  # signed, but no session id
+    assert auth.principal({}, bare, None) is None
     # Identity headers mean nothing in login mode.
     assert auth.principal({"x-forwarded-user": "root"}, {}, "127.0.0.1") is None
 
@@ -100,3 +102,41 @@ def test_example_users_file_loads_and_secret_is_used(tmp_path: Path) -> None:
     )
     a, b = Authenticator(settings), Authenticator(settings)
     assert b.signer.verify(a.signer.sign("bob")) == "bob", "replicas share sessions"
+
+
+def test_sessions_follow_the_users_file_and_logout(tmp_path: Path) -> None:
+    """The users file is re-read when it changes: a removed user, removed groups and a new
+    password apply to live cookies and API keys at once; logout revokes on the server, and
+    a file that cannot be parsed leaves the last good one in force."""
+    path = write_users(tmp_path / "u.yaml")
+    auth = Authenticator(WebSettings(users_file=path))
+    alice, bob = auth.login("alice", PASSWORDS["alice"]), auth.login("bob", PASSWORDS["bob"])
+    assert alice is not None and bob is not None
+    cookies = {u.user_id: {SESSION_COOKIE: auth.issue(u)} for u in (alice, bob)}
+    key = {"authorization": f"Bearer {ALICE_API_KEY}"}
+
+    text = path.read_text()
+    path.write_text(text.replace("groups: [oncall, sre]", "groups: [oncall]"))
+    who = auth.principal({}, cookies["alice"], None)
+    assert who is not None and who.groups == frozenset({"oncall"})
+    by_key = auth.principal(key, {}, None)
+    assert by_key is not None and by_key.groups == frozenset({"oncall"})
+
+    path.write_text("users: [broken\n")  # a half-saved edit: the last good file holds
+    assert auth.principal({}, cookies["bob"], None) is not None
+
+    path.write_text(text[: text.index("  bob:")])  # bob removed
+    assert auth.principal({}, cookies["bob"], None) is None
+    assert auth.login("bob", PASSWORDS["bob"]) is None
+
+    auth.logout(cookies["alice"][SESSION_COOKIE])
+    assert auth.principal({}, cookies["alice"], None) is None, "revoked on the server"
+    assert auth.principal(key, {}, None) is not None, "API keys are not sessions"
+
+    again = auth.login("alice", PASSWORDS["alice"])
+    assert again is not None
+    fresh = {SESSION_COOKIE: auth.issue(again)}
+    assert auth.principal({}, fresh, None) is not None
+    new_hash = hash_password("new-password", 1000)
+    path.write_text(text.replace(again.password_hash, new_hash))
+    assert auth.principal({}, fresh, None) is None, "a new password ends old sessions"

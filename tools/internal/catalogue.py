@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class InternalTool:
     timeout_s: float
     limiter: RateLimiter
     invoke: Invoke
+    approver_groups: list[str] = field(default_factory=list)  # empty: the asker approves
 
     @property
     def write(self) -> bool:
@@ -304,6 +305,7 @@ def build_tools(
                 timeout_s=float(policy.timeout_s or 10.0),
                 limiter=RateLimiter(policy.rate_limit_per_minute or 60),
                 invoke=spec.invoke_with_auth(auth),
+                approver_groups=list(policy.approver_groups or []),
             )
         )
     return tools

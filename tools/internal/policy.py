@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oncall.core.errors import ConfigError, ToolError
 from oncall.core.identity import PUBLIC_GROUP, Principal
@@ -58,10 +58,25 @@ class ToolPolicy(BaseModel):
     allowed_groups: list[str] | None = Field(
         None, description=f"Groups that may use the tool; default [{PUBLIC_GROUP}] (everyone)."
     )
+    approver_groups: list[str] | None = Field(
+        None,
+        description="`write` tools: ACL groups whose members approve each call (for anyone, "
+        "themselves included). Unset: only the asker approves their own call.",
+    )
     timeout_s: float | None = Field(None, gt=0, le=600)
     rate_limit_per_minute: int | None = Field(None, ge=1)
     auth: AuthConfig | None = None
     enabled: bool = True
+
+    @field_validator("approver_groups")
+    @classmethod
+    def _named_approvers(cls, groups: list[str] | None) -> list[str] | None:
+        if groups is not None and PUBLIC_GROUP in groups:
+            raise ValueError(
+                f"approver_groups must name real groups: {PUBLIC_GROUP!r} would let anyone "
+                "approve; leave it unset to let each asker approve their own calls"
+            )
+        return groups
 
 
 DEFAULT_POLICY = ToolPolicy(

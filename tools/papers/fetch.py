@@ -7,25 +7,27 @@ and mirrors point it at a server speaking the same protocol.
 
 Downloads are bounded: a connect/read timeout per operation, a deadline for the whole
 transfer, a size cap checked on the declared length and again while streaming, and the
-`%PDF-` signature checked before anything is parsed. URLs that are not arXiv may be refused
-when their host resolves to a private, loopback or link-local address: the model can call
-this tool, and a document must not turn it into a probe of the internal network.
+`%PDF-` signature checked before anything is parsed. The model can call this tool, and a
+document must not turn it into a probe of the internal network: every request, redirects
+included, goes through the outbound guard (oncall/core/netguard.py), which connects only to
+public addresses (the arXiv host configured by the operator excepted) unless
+`papers.allow_private_hosts` is set.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from defusedxml import ElementTree
 
+from oncall.core.netguard import BlockedDestination, OutboundPolicy, guarded_client, host_of
 from oncall.core.settings import PapersSettings
 from tools.papers.model import PaperError
 
@@ -72,15 +74,28 @@ class Fetcher:
     """HTTP side of paper lookup; one instance per reader, safe to share across threads."""
 
     def __init__(self, settings: PapersSettings, transport: httpx.BaseTransport | None = None):
+        """`transport` replaces the network (tests); the URL rules still apply to it."""
         self.settings = settings
-        timeout = httpx.Timeout(settings.timeout_s)
-        headers = {"User-Agent": USER_AGENT}
-        self._client = httpx.Client(
-            timeout=timeout, headers=headers, follow_redirects=True, transport=transport
+        hint = (
+            "papers are fetched from public hosts only (set papers.allow_private_hosts for an "
+            "internal library)"
+        )
+        policy = OutboundPolicy(allow_private=settings.allow_private_hosts, private_hint=hint)
+        # The arXiv host is the operator's choice (a mirror may be internal): trusted for the
+        # arXiv protocol only, never for a URL the model names.
+        arxiv_host = frozenset({host_of(settings.arxiv_base_url)})
+        options: dict[str, Any] = {
+            "timeout": httpx.Timeout(settings.timeout_s),
+            "headers": {"User-Agent": USER_AGENT},
+        }
+        self._client = guarded_client(policy, transport, **options)
+        self._arxiv = guarded_client(
+            replace(policy, trusted_hosts=arxiv_host), transport, **options
         )
 
     def close(self) -> None:
         self._client.close()
+        self._arxiv.close()
 
     def arxiv(self, paper_id: str) -> Fetched:
         """Metadata from the arXiv API, then the PDF; `paper_not_found` if arXiv has no such
@@ -88,13 +103,14 @@ class Fetcher:
         base = self.settings.arxiv_base_url.rstrip("/")
         query = f"{base}/api/query"
         with _http_errors(f"arXiv {paper_id}", query):
-            response = self._client.get(query, params={"id_list": paper_id, "max_results": 1})
+            response = self._arxiv.get(query, params={"id_list": paper_id, "max_results": 1})
         if response.status_code in (400, 404):
             raise _not_found(paper_id, f"the arXiv API answered HTTP {response.status_code}")
         _check_status(response, f"arXiv API for {paper_id}")
         meta = parse_atom_entry(response.content, paper_id)
         pdf_url = f"{base}/pdf/{paper_id}"
-        data = self._download(pdf_url, f"arXiv {paper_id}", missing=_not_found(paper_id, "no PDF"))
+        missing = _not_found(paper_id, "no PDF")
+        data = self._download(self._arxiv, pdf_url, f"arXiv {paper_id}", missing)
         return Fetched(
             data=data,
             source=f"arXiv:{paper_id}",
@@ -107,18 +123,16 @@ class Fetcher:
         )
 
     def pdf_url(self, url: str) -> Fetched:
-        """Any URL that serves a PDF."""
-        if not self.settings.allow_private_hosts:
-            _refuse_private_host(url)
+        """Any URL that serves a PDF (on a public host: see the module's docstring)."""
         missing = PaperError("paper_not_found", f"{url} answered 404: check the link")
-        data = self._download(url, url, missing=missing)
+        data = self._download(self._client, url, url, missing)
         name = urlparse(url).path.rstrip("/").rsplit("/", 1)[-1] or urlparse(url).netloc
         return Fetched(data=data, source=url, label=name, url=url)
 
-    def _download(self, url: str, what: str, missing: PaperError) -> bytes:
+    def _download(self, client: httpx.Client, url: str, what: str, missing: PaperError) -> bytes:
         cap = int(self.settings.max_pdf_mb * 1024 * 1024)
         deadline = time.monotonic() + self.settings.download_deadline_s
-        with _http_errors(what, url), self._client.stream("GET", url) as response:
+        with _http_errors(what, url), client.stream("GET", url) as response:
             if response.status_code == 404:
                 raise missing
             _check_status(response, what)
@@ -231,6 +245,8 @@ def _check_status(response: httpx.Response, what: str) -> None:
 def _http_errors(what: str, url: str) -> Iterator[None]:
     try:
         yield
+    except BlockedDestination as exc:  # before HTTPError: it is one, but not a network fault
+        raise PaperError("paper_refused", f"{what}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise PaperError(
             "paper_timeout",
@@ -243,19 +259,3 @@ def _http_errors(what: str, url: str) -> Iterator[None]:
             f"{what}: cannot reach {urlparse(url).netloc} ({type(exc).__name__}: {exc}); "
             "check the link and the network, or give a local copy",
         ) from exc
-
-
-def _refuse_private_host(url: str) -> None:
-    host = urlparse(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError as exc:
-        raise PaperError("paper_fetch_failed", f"cannot resolve the host of {url}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise PaperError(
-                "paper_refused",
-                f"{url} points to a non-public address ({address}); papers are fetched from "
-                "public hosts only (set papers.allow_private_hosts for an internal library)",
-            )

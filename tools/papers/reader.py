@@ -115,6 +115,15 @@ class PaperReader:
             source = indexed.record.source
             fetched = Fetched(indexed.data or b"", source, indexed.record.doc_id, source)
             return self._parsed(fetched)
+        if _looks_like_path(ref) and not allow_local:
+            # Outside papers.local_dirs: the same answer whether or not the file exists, so
+            # the tool cannot be used to learn which files the host has.
+            raise PaperError(
+                "paper_refused",
+                f"{ref}: the agent reads local files only under papers.local_dirs, and no "
+                "paper in the collection has this name; give an arXiv id or a URL, or ask an "
+                "admin to add the folder",
+            )
         raise PaperError(
             "paper_not_found",
             f"{ref!r} is not an arXiv id (e.g. 2401.01234), a PDF URL, a readable PDF path, "
@@ -149,31 +158,34 @@ class PaperReader:
         return answer
 
     def _local(self, ref: str, allow_local: bool) -> Fetched | None:
+        """The PDF at path `ref`, if it is one this call may read; None to look elsewhere.
+
+        The operator (`allow_local`) reads any path. The agent's tool reads only under
+        `papers.local_dirs`, judged on the resolved path (so no symlink or `..` leads out),
+        and learns nothing about paths outside them: what it is told does not depend on
+        whether they exist."""
         path = Path(ref).expanduser()
-        looks_like_path = path.suffix.lower() == ".pdf" or "/" in ref
+        if not allow_local:
+            path = path.resolve()
+            if not self._in_local_dirs(path):
+                return None
         if not path.is_file():
-            if looks_like_path and (allow_local or self._in_local_dirs(path)):
+            if _looks_like_path(ref):
                 raise PaperError("paper_not_found", f"no file {ref!r}: check the path")
             return None
-        if not (allow_local or self._in_local_dirs(path)):
-            raise PaperError(
-                "paper_refused",
-                f"{ref}: the agent reads local files only under papers.local_dirs; give an "
-                "arXiv id or a URL, or ask an admin to add the folder",
-            )
         cap = self.settings.max_pdf_mb * 1024 * 1024
-        if path.stat().st_size > cap:
+        size = path.stat().st_size
+        if size > cap:
             raise PaperError(
                 "paper_too_large",
-                f"{ref} is {path.stat().st_size / 1e6:.1f} MB, over the "
+                f"{ref} is {size / 1e6:.1f} MB, over the "
                 f"{self.settings.max_pdf_mb:g} MB cap (papers.max_pdf_mb)",
             )
         data = path.read_bytes()
         require_pdf(data, ref)
         return Fetched(data, str(path.resolve()), path.name, str(path.resolve()))
 
-    def _in_local_dirs(self, path: Path) -> bool:
-        resolved = path.resolve()
+    def _in_local_dirs(self, resolved: Path) -> bool:
         return any(
             resolved.is_relative_to(d.expanduser().resolve()) for d in self.settings.local_dirs
         )
@@ -205,6 +217,10 @@ class PaperReader:
         if fetched.published:
             update["published"] = fetched.published
         return paper.model_copy(update=update)
+
+
+def _looks_like_path(ref: str) -> bool:
+    return Path(ref).suffix.lower() == ".pdf" or "/" in ref
 
 
 def _model_id(model: Any) -> str:

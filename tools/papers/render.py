@@ -7,6 +7,7 @@ evidence: the final answer's [n] markers then point at "arXiv:2401.01234 › rea
 
 from __future__ import annotations
 
+from oncall.core.text import printable
 from tools.papers.model import NOTE_HEADINGS, PaperAnswer, PaperNotes, PaperReport
 from tools.search_docs import DocHit
 
@@ -40,10 +41,12 @@ def render_answer(answer: PaperAnswer) -> str:
 
 
 def render_report(report: PaperReport) -> str:
+    """The report for a person (`oncall paper`): titles and authors come from the PDF, so
+    control characters are replaced (oncall/core/text.py) before a terminal sees them."""
     parts = [render_notes(n) for n in report.notes]
     if report.answer is not None:
         parts.append(render_answer(report.answer))
-    return "\n\n".join(parts)
+    return printable("\n\n".join(parts), multiline=True)
 
 
 def unsupported_numbers(report: PaperReport) -> list[str]:
