@@ -22,27 +22,30 @@ from agent.service import Agent
 from bots.web import api, openai_compat
 from bots.web.auth import Authenticator
 from bots.web.chat import ChatService
-from bots.web.conversations import ConversationStore
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
 from bots.web.metrics import MetricsMiddleware, WebMetrics
+from oncall.appstate import AppState
 from oncall.core.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, agent: Agent) -> FastAPI:
+def create_app(settings: Settings, agent: Agent, state: AppState | None = None) -> FastAPI:
     """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
-    closes. Configuration errors (users file, proxies) raise here, before anything
-    listens."""
+    closes, like `state` (where conversations live: SQLite under the data dir, or the
+    replicas' shared Postgres); without it, the app opens the embedded state itself.
+    Configuration errors (users file, proxies) raise here, before anything listens."""
     auth = Authenticator(settings.web)
     metrics = WebMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
-            store = ConversationStore(settings.data_dir / "web.sqlite")
-            stack.callback(store.close)
-            chat = ChatService(agent, store, metrics, settings.web.max_concurrent_chats)
+            own = state or stack.enter_context(AppState(settings.appstate, settings.data_dir))
+            chat = ChatService(
+                agent, own.conversations(), metrics, settings.web.max_concurrent_chats,
+                leases=own.leases(),
+            )  # fmt: skip
             stack.callback(chat.close)
             app.state.chat = chat
             yield
