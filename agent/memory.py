@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from oncall.appstate import STATE_UNAVAILABLE
+from oncall.appstate.db import commit_options
 from oncall.core.errors import ConfigError, OncallError
 
 STATE_TYPES = [
@@ -39,12 +41,13 @@ def open_checkpointer(
     url: str | None = None,
     pool_size: int = 10,
     setting: str = "agent.checkpoint_url",
+    durable_commits: bool = False,
 ) -> Iterator[Any]:
     """A checkpointer for the duration of the block (connections closed after it): SQLite
     under `data_dir`, or Postgres at `url` (shared by replicas: a conversation or a pending
     approval continues on whichever replica the next request reaches)."""
     if url:
-        with _postgres_checkpointer(url, pool_size, setting) as saver:
+        with _postgres_checkpointer(url, pool_size, setting, durable_commits) as saver:
             yield saver
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -63,7 +66,9 @@ def open_checkpointer(
 
 
 @contextlib.contextmanager
-def _postgres_checkpointer(url: str, pool_size: int, setting: str) -> Iterator[Any]:
+def _postgres_checkpointer(
+    url: str, pool_size: int, setting: str, durable_commits: bool
+) -> Iterator[Any]:
     """LangGraph's PostgresSaver over a connection pool (one connection would serialise
     every worker thread's checkpoint writes), its tables set up under an advisory lock so
     replicas starting together do not race over them."""
@@ -78,7 +83,13 @@ def _postgres_checkpointer(url: str, pool_size: int, setting: str) -> Iterator[A
             setting, "langgraph-checkpoint-postgres is not installed: run `make setup`"
         ) from exc
     # autocommit + dict rows + no server-side prepared statements: what PostgresSaver needs.
-    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    # Commits do not wait for the WAL flush unless asked (oncall/appstate/db.py says why).
+    kwargs = {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        "options": commit_options(durable_commits),
+    }
     # At least two: setup() below runs on one connection while another holds the lock.
     pool = ConnectionPool(url, min_size=1, max_size=max(2, pool_size), kwargs=kwargs, open=False)
     pool.open(wait=False)
@@ -86,7 +97,10 @@ def _postgres_checkpointer(url: str, pool_size: int, setting: str) -> Iterator[A
         pool.wait(timeout=30)
         saver = PostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
         with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            # Polled, never waited on: setup() runs CREATE INDEX CONCURRENTLY, which waits
+            # for every open transaction, a blocked pg_advisory_lock() call included.
+            while not _try_lock(conn):
+                time.sleep(0.2)
             try:
                 saver.setup()
             finally:
@@ -100,3 +114,8 @@ def _postgres_checkpointer(url: str, pool_size: int, setting: str) -> Iterator[A
         ) from exc
     finally:
         pool.close()
+
+
+def _try_lock(conn: Any) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK,)).fetchone()
+    return bool(row["ok"])  # dict rows (what PostgresSaver's pool hands out)

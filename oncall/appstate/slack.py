@@ -66,6 +66,7 @@ class SlackState:
                     if won is None:
                         raise _Taken  # rolls back the keys inserted before this one
                 if job is not None:
+                    tx.durable()  # Slack got its ack: this row is the only copy of the question
                     tx.execute(
                         "INSERT INTO slack_jobs (key, payload, owner, lease_until, attempts, "
                         "created_at) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING",

@@ -130,7 +130,10 @@ def agent_over(deps: Deps, settings: Settings, state: AppState) -> Iterator[Agen
     url = settings.agent.checkpoint_url or state.checkpoint_url
     setting = "agent.checkpoint_url" if settings.agent.checkpoint_url else "appstate.url"
     recorder = TurnRecorder(state.turns())
-    with open_checkpointer(settings.data_dir, url, settings.appstate.pool_size, setting) as saver:
+    durable = settings.appstate.durable_commits
+    with open_checkpointer(
+        settings.data_dir, url, settings.appstate.pool_size, setting, durable
+    ) as saver:
         yield Agent(
             deps,
             checkpointer=saver,

@@ -488,6 +488,14 @@ class AppStateSettings(BaseModel):
         "third of this; when it dies, others take over after this long.",
     )
 
+    durable_commits: bool = Field(
+        False,
+        description="Postgres: every app-state and checkpoint commit waits for its WAL flush "
+        "(an fsync each, ~4 ms on a plain disk). Off: only the claim of a Slack question does; "
+        "a crash of the Postgres server may lose the last ~0.6 s of other writes (never "
+        "corrupts them), as the embedded SQLite files may on a power cut.",
+    )
+
     @field_validator("url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:

@@ -196,3 +196,18 @@ def test_the_checkpointer_defaults_to_the_app_state_database(
         assert [r["id"] for r in state.turns().rows()] == [answer.turn_id]
     assert not (settings.data_dir / "conversations.sqlite").exists()
     assert threading.active_count() < 50
+
+
+def test_checkpointers_of_replicas_starting_together_set_up_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """LangGraph's setup builds an index CONCURRENTLY, which waits for every open
+    transaction: a replica blocked in pg_advisory_lock() meanwhile would deadlock it."""
+
+    def open_one(i: int) -> bool:
+        with open_checkpointer(tmp_path / str(i), postgres_url) as saver:
+            return saver is not None
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(open_one, i) for i in range(3)]
+        assert all(f.result(timeout=120) for f in futures)
