@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
@@ -235,7 +234,7 @@ class Agent:
         if self.recorder is not None and not waiting:  # recorded once the turn completes
             try:
                 answer.turn_id = self.recorder.record(thread_id, answer)
-            except (OSError, sqlite3.Error) as exc:  # the user still gets the answer
+            except Exception as exc:  # a storage failure: the user still gets the answer
                 if not best_effort("turn record", exc):
                     raise
         return answer

@@ -45,6 +45,19 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
+# The app-state tests and benchmarks/replicas_bench.py start a throwaway Postgres cluster
+# (initdb + pg_ctl from Debian's package, on a loopback port); without it they skip, saying so.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing postgresql (app-state tests against a real Postgres)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+    else
+        echo "setup: postgresql missing: apt-get install postgresql as root, or the Postgres tests skip"
+    fi
+fi
+
 # llama.cpp build: no tests/examples, no curl (nothing is downloaded at run time). AMX off:
 # on Intel hosts whose CPUID reports AMX (Sapphire Rapids VMs here) the native build's AMX
 # kernels die with SIGILL (tilezero) at the first matrix product; an explicit -mno-* wins

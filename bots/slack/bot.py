@@ -9,11 +9,12 @@ memory is per thread, and two overlapping turns in one thread would interleave).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -28,13 +29,15 @@ from bots.slack import messages as msg
 from bots.slack.config import ChannelConfig, ChannelPolicy, UserDirectory, mention
 from bots.slack.progress import StatusMessage, explain_failure
 from bots.slack.question import Question
-from bots.slack.store import SlackStore
+from bots.slack.recovery import JobKeeper, job_payload
+from oncall.appstate import Leases, MemoryLeases, SlackState, hold
 
 log = logging.getLogger(__name__)
 
 WORKING = "eyes"  # reaction on the question while the agent works
 _ALLOWED_SUBTYPES = (None, "file_share", "thread_broadcast")
 _LOCK_STRIPES = 64
+TURN_WAIT_S = 600.0  # a turn waits this long for another worker's turn in its thread
 
 
 class SlackBot:
@@ -44,12 +47,14 @@ class SlackBot:
         self,
         agent: Agent,
         client: Any,
-        store: SlackStore,
+        store: SlackState,
         channels: ChannelConfig | None = None,
         directory: UserDirectory | None = None,
         docs_base_url: str | None = None,
         escalation_contact: str = "the on-call engineer",
         workers: int = 4,
+        leases: Leases | None = None,
+        lease_s: float = 30.0,
     ):
         self.agent = agent
         self.client = client
@@ -65,6 +70,9 @@ class SlackBot:
         self._pending_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._agents: dict[frozenset[str] | None, Agent] = {None: agent}
+        self.leases: Leases = leases or MemoryLeases()  # shared: one turn per thread, fleet-wide
+        self.lease_s = lease_s
+        self._keeper: JobKeeper | None = None
 
     # --- intake: called from bolt listeners after ack(); must return at once ---------------
 
@@ -72,16 +80,18 @@ class SlackBot:
         """Take a message or app_mention event if it is a question for the bot and not a
         duplicate (retry, or the same message seen as both event types). True if taken."""
         question = self._question(event, bot_user_id)
+        key = f"event:{event_id}"
         taken = question is not None and self.store.claim(
-            f"event:{event_id}", f"msg:{question.channel}:{question.ts}"
-        )
+            key, f"msg:{question.channel}:{question.ts}",
+            job=job_payload(question, None), lease_s=self.lease_s,
+        )  # fmt: skip
         if question is None:
             self.count("ignored")
         elif not taken:
             self.count("duplicates")
         else:
             self.count("questions")
-            self.submit(self.answer, question, None)
+            self.submit(self.answer_job, key, question, None)
         self.count("received")  # last: once counted, the turn is queued (tests wait on it)
         return taken
 
@@ -133,10 +143,35 @@ class SlackBot:
             pending = set(self._pending)
         return not wait(pending, timeout=timeout_s).not_done
 
+    def start_recovery(self) -> None:
+        """Renew this worker's claimed questions and answer those a dead worker left
+        (bots/slack/recovery.py), on a daemon thread until `close`."""
+        if self._keeper is None:
+            self._keeper = JobKeeper(self.store, self.lease_s, self._adopt).start()
+
+    def _adopt(self, key: str, question: Question, route: Route | None) -> None:
+        self.count("recovered")
+        self.submit(self.answer_job, key, question, route)
+
     def close(self) -> None:
+        """Finish the turns under way; questions still queued are handed back at once
+        (another worker, or this one after a restart, answers them)."""
+        if self._keeper is not None:
+            self._keeper.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.store.release_jobs()
+        except Exception as exc:  # the store is gone: the leases lapse on their own
+            log.warning("could not hand back open Slack questions: %s", exc)
 
     # --- answering ---------------------------------------------------------------------
+
+    def answer_job(self, key: str, q: Question, route: Route | None) -> None:
+        """`answer` a claimed question, then forget it (answered, or apologised for)."""
+        try:
+            self.answer(q, route)
+        finally:
+            self.store.finish_job(key)
 
     def answer(self, q: Question, route: Route | None) -> None:
         """One turn: :eyes: on the question, a status message, the answer in its place."""
@@ -172,9 +207,15 @@ class SlackBot:
             raise RuntimeError("the agent's stream ended without an answer")
         self.deliver(answer, q, policy, status)
 
-    def thread_lock(self, thread_id: str) -> threading.Lock:
-        """One turn at a time per conversation (striped: bounded memory)."""
-        return self._locks[hash(thread_id) % _LOCK_STRIPES]
+    @contextlib.contextmanager
+    def thread_lock(self, thread_id: str) -> Iterator[None]:
+        """One turn at a time per conversation: in this process (striped locks: bounded
+        memory) and across workers (a lease, waited for while another worker answers)."""
+        with (
+            self._locks[hash(thread_id) % _LOCK_STRIPES],
+            hold(self.leases, f"slack-turn:{thread_id}", TURN_WAIT_S),
+        ):
+            yield
 
     def agent_for(self, policy: ChannelPolicy) -> Agent:
         """The agent with this channel's tool allowance (sharing memory and records)."""

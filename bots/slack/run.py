@@ -13,7 +13,7 @@ from agent.service import Agent
 from bots.slack.app import HttpServer, build_app, build_client, http_app, serve_socket_mode
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, UserDirectory
-from bots.slack.store import SlackStore
+from oncall.appstate import AppState
 from oncall.core.errors import ConfigError
 from oncall.core.settings import Settings, SlackSettings
 
@@ -65,8 +65,12 @@ def choose_mode(slack: SlackSettings, mode: Mode | None) -> Mode:
 
 
 @contextlib.contextmanager
-def slack_bot(settings: Settings, agent: Agent) -> Iterator[tuple[SlackBot, App]]:
-    """The bot and its bolt app over `agent`; closed (workers drained) after the block."""
+def slack_bot(
+    settings: Settings, agent: Agent, state: AppState | None = None
+) -> Iterator[tuple[SlackBot, App]]:
+    """The bot and its bolt app over `agent`, keeping its state in `state` (the app
+    state: SQLite under the data dir, or the replicas' shared Postgres); without it, the
+    embedded state. Closed (workers drained, open questions handed back) after the block."""
     slack = settings.slack
     assert slack.bot_token is not None  # checked by choose_mode
     client = build_client(
@@ -76,29 +80,31 @@ def slack_bot(settings: Settings, agent: Agent) -> Iterator[tuple[SlackBot, App]
     directory = UserDirectory.load(
         client, slack.users_path, slack.usergroups_api, slack.directory_ttl_s
     )
-    store = SlackStore(settings.data_dir / "slack.sqlite", slack.dedupe_ttl_s)
-    bot = SlackBot(
-        agent,
-        client,
-        store,
-        channels,
-        directory,
-        docs_base_url=slack.docs_base_url,
-        escalation_contact=settings.agent.escalation_contact,
-        workers=slack.workers,
-    )
-    try:
+    with contextlib.ExitStack() as stack:
+        if state is None:
+            state = stack.enter_context(AppState(settings.appstate, settings.data_dir))
+        bot = SlackBot(
+            agent,
+            client,
+            state.slack(slack.dedupe_ttl_s),
+            channels,
+            directory,
+            docs_base_url=slack.docs_base_url,
+            escalation_contact=settings.agent.escalation_contact,
+            workers=slack.workers,
+            leases=state.leases(),
+            lease_s=settings.appstate.lease_s,
+        )
+        stack.callback(bot.close)
+        bot.start_recovery()  # questions a dead worker had taken: answered here
         secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
         yield bot, build_app(bot, secret)
-    finally:
-        bot.close()
-        store.close()
 
 
-def serve(settings: Settings, agent: Agent, mode: Mode) -> None:
+def serve(settings: Settings, agent: Agent, mode: Mode, state: AppState | None = None) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
     slack = settings.slack
-    with slack_bot(settings, agent) as (bot, app):
+    with slack_bot(settings, agent, state) as (bot, app):
         if mode == "socket":
             assert slack.app_token is not None
             log.info("Slack bot connected over Socket Mode")

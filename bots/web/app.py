@@ -22,23 +22,24 @@ from agent.service import Agent
 from bots.web import api, docs_api, openai_compat
 from bots.web.auth import Authenticator
 from bots.web.chat import ChatService
-from bots.web.conversations import ConversationStore
 from bots.web.docview import ExampleQuestions
 from bots.web.guards import GuardMiddleware, error_response, install_error_handlers
 from bots.web.links import SourceLinks
 from bots.web.metrics import MetricsMiddleware, WebMetrics
 from bots.web.sessions import SqliteRevocations
 from ingest.sources import load_registry
+from oncall.appstate import AppState
 from oncall.core.errors import ConfigError
 from oncall.core.settings import Settings, WebSettings
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, agent: Agent) -> FastAPI:
+def create_app(settings: Settings, agent: Agent, state: AppState | None = None) -> FastAPI:
     """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
-    closes. Configuration errors (users file, proxies) raise here, before anything
-    listens."""
+    closes, like `state` (where conversations live: SQLite under the data dir, or the
+    replicas' shared Postgres); without it, the app opens the embedded state itself.
+    Configuration errors (users file, proxies) raise here, before anything listens."""
     revoked = SqliteRevocations(settings.data_dir / "web_sessions.sqlite")
     auth = Authenticator(settings.web, revoked)
     metrics = WebMetrics()
@@ -47,9 +48,11 @@ def create_app(settings: Settings, agent: Agent) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
-            store = ConversationStore(settings.data_dir / "web.sqlite")
-            stack.callback(store.close)
-            chat = ChatService(agent, store, metrics, settings.web.max_concurrent_chats, links)
+            own = state or stack.enter_context(AppState(settings.appstate, settings.data_dir))
+            chat = ChatService(
+                agent, own.conversations(), metrics, settings.web.max_concurrent_chats,
+                links=links, leases=own.leases(),
+            )  # fmt: skip
             stack.callback(chat.close)
             app.state.chat = chat
             yield

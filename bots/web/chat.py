@@ -19,11 +19,12 @@ from typing import Any
 from agent.service import Agent, Answer, validate_question
 from agent.state import Route
 from agent.streaming import AgentEvent
-from bots.web.conversations import ConversationStore
+from bots.web.conversations import ConversationState
 from bots.web.guards import ApiError
 from bots.web.links import SourceLinks
 from bots.web.metrics import WebMetrics
 from bots.web.payloads import answer_payload
+from oncall.appstate import Leases, MemoryLeases
 from oncall.core.identity import Principal
 
 HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing idle streams
@@ -35,13 +36,16 @@ class ChatService:
     def __init__(
         self,
         agent: Agent,
-        conversations: ConversationStore,
+        conversations: ConversationState,
         metrics: WebMetrics,
         max_concurrent: int,
         links: SourceLinks | None = None,
+        leases: Leases | None = None,
     ):
         self.agent = agent
         self.conversations = conversations
+        # One turn at a time per conversation across replicas (in process by default).
+        self.leases: Leases = leases or MemoryLeases()
         self.metrics = metrics
         self.links = links or SourceLinks()
         self.executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="oncall-chat")
@@ -85,13 +89,13 @@ class ChatService:
     async def resume(self, user: Principal, thread_id: str, approved: bool) -> dict[str, Any]:
         """Approve or reject the write waiting in the caller's thread; the turn goes on."""
         self.check_owner(user, thread_id)
-        if not self.agent.pending(thread_id):
-            raise ApiError(
-                409, "nothing_pending", f"conversation {thread_id!r} has no action waiting "
-                "for approval (it may have been answered or superseded already)",
-            )  # fmt: skip
         started = time.perf_counter()
-        with self._turn(thread_id):
+        with self._turn(thread_id):  # checked inside: another replica may have decided
+            if not self.agent.pending(thread_id):
+                raise ApiError(
+                    409, "nothing_pending", f"conversation {thread_id!r} has no action "
+                    "waiting for approval (it may have been answered or superseded already)",
+                )  # fmt: skip
             answer = await self._in_worker(
                 partial(self.agent.resume, thread_id, approved, user.user_id, user)
             )
@@ -212,8 +216,9 @@ class ChatService:
 
 
 class _Turn:
-    """Marks a thread busy for one turn: a second question while the first is being
-    answered would interleave two turns in the same memory."""
+    """Marks a thread busy for one turn, in this process and (through the lease) on every
+    replica: a second question while the first is being answered would interleave two
+    turns in the same memory."""
 
     def __init__(self, service: ChatService, thread_id: str):
         self.service = service
@@ -224,8 +229,22 @@ class _Turn:
             if self.thread_id in self.service._busy:
                 raise _busy_error()
             self.service._busy.add(self.thread_id)
+        try:
+            taken = self.service.leases.acquire(f"web-turn:{self.thread_id}")
+        except BaseException:
+            self._unmark()
+            raise
+        if not taken:
+            self._unmark()
+            raise _busy_error()
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self.service.leases.release(f"web-turn:{self.thread_id}")
+        finally:
+            self._unmark()
+
+    def _unmark(self) -> None:
         with self.service._busy_lock:
             self.service._busy.discard(self.thread_id)
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from agent.service import Agent
 from bots.web.app import create_app
+from oncall.appstate import AppState
 from oncall.core.settings import Settings
 
 # Plain formatters: uvicorn's own access formatter re-reads the record's arguments, which
@@ -33,10 +34,13 @@ LOG_CONFIG = {
 }
 
 
-def serve(settings: Settings, agent: Agent, host: str, port: int) -> None:
-    """Serve `agent` until Ctrl-C / SIGTERM. The caller builds the agent first, so a
-    model or configuration problem fails before anything listens."""
-    app = create_app(settings, agent)
+def serve(
+    settings: Settings, agent: Agent, host: str, port: int, state: AppState | None = None
+) -> None:
+    """Serve `agent` until Ctrl-C / SIGTERM. The caller builds the agent (and the app
+    `state` its conversations live in) first, so a model or configuration problem fails
+    before anything listens."""
+    app = create_app(settings, agent, state)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=LOG_CONFIG, proxy_headers=False,
         timeout_graceful_shutdown=10,

@@ -14,6 +14,7 @@ from agent.service import Agent
 from agent.state import Deps
 from ingest.embed import Embedder, SentenceTransformerEmbedder
 from ingest.store import DocStore
+from oncall.appstate import AppState
 from oncall.core.redact import install_log_redaction, secret_values
 from oncall.core.settings import AgentSettings, Settings
 from oncall.llm.client import build_chat_model
@@ -39,13 +40,20 @@ def llm_endpoint(
         yield server.base_url
 
 
-def build_deps(settings: Settings, base_url: str, embedder: Embedder | None = None) -> Deps:
+def build_deps(
+    settings: Settings,
+    base_url: str,
+    embedder: Embedder | None = None,
+    state: AppState | None = None,
+) -> Deps:
     """Real components: embedded or remote Qdrant, sentence-transformers, ChatOpenAI (one
     with thinking off for DIRECT, one with thinking on for DEEP), the trained router. The
-    DEEP context budget is sized to the server's context length (oncall/llm/context_budget.py)."""
+    DEEP context budget is sized to the server's context length (oncall/llm/context_budget.py).
+    Internal tools audit and rate-limit through `state` (the app state, shared by replicas
+    on Postgres)."""
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
     sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
-    catalogue = load_internal_tools(settings)  # first: it may fail on a config error
+    catalogue = load_internal_tools(settings, state)  # first: it may fail on a config error
     # Every configured secret is cut from tool output, answers and this process's logs.
     secrets = (*secret_values(settings), *(catalogue.audit.secrets if catalogue else ()))
     install_log_redaction(secrets)
@@ -81,7 +89,7 @@ def build_sandbox(settings: Settings) -> Any:
     return build_executor(settings.sandbox, settings.data_dir)
 
 
-def load_internal_tools(settings: Settings) -> Any:
+def load_internal_tools(settings: Settings, state: AppState | None = None) -> Any:
     """The internal-tool catalogue (tools.internal) if `tools.catalogue_path` is set. It
     reads the secrets its sources name (`auth.secret_env`) from the environment here, at
     the entry point, and starts the MCP servers it lists."""
@@ -89,28 +97,57 @@ def load_internal_tools(settings: Settings) -> Any:
         return None
     from tools.internal import load_catalogue
 
-    return load_catalogue(settings.tools.catalogue_path, os.environ, settings.data_dir)
+    return load_catalogue(settings.tools.catalogue_path, os.environ, settings.data_dir, state)
 
 
 @contextlib.contextmanager
-def running_agent(settings: Settings, base_url: str) -> Iterator[Agent]:
-    """An `Agent` with memory (checkpointer) and turn records, closed after the block."""
-    deps = build_deps(settings, base_url)
-    recorder = TurnRecorder(settings.data_dir / "turns.sqlite")
-    try:
-        with open_checkpointer(settings.data_dir, settings.agent.checkpoint_url) as saver:
-            yield Agent(
-                deps,
-                checkpointer=saver,
-                recorder=recorder,
-                approval_timeout_s=settings.tools.approval_timeout_s,
-            )
-    finally:
-        recorder.close()
-        deps.store.close()
-        if deps.catalogue is not None:
-            deps.catalogue.close()
-        if deps.sandbox is not None:
-            deps.sandbox.close()
-        if deps.papers is not None:
-            deps.papers.close()
+def app_state(settings: Settings) -> Iterator[AppState]:
+    """The process's app state (SQLite files, or the replicas' Postgres at `appstate.url`,
+    migrated before anything listens), closed after the block."""
+    with AppState(settings.appstate, settings.data_dir) as state:
+        yield state
+
+
+@contextlib.contextmanager
+def running_agent(
+    settings: Settings, base_url: str, state: AppState | None = None
+) -> Iterator[Agent]:
+    """An `Agent` with memory (checkpointer) and turn records, closed after the block.
+    Front ends that keep state of their own pass the `state` they use too (one pool)."""
+    with contextlib.ExitStack() as stack:
+        if state is None:
+            state = stack.enter_context(app_state(settings))
+        deps = build_deps(settings, base_url, state=state)
+        stack.callback(close_deps, deps)
+        yield stack.enter_context(agent_over(deps, settings, state))
+
+
+@contextlib.contextmanager
+def agent_over(deps: Deps, settings: Settings, state: AppState) -> Iterator[Agent]:
+    """An `Agent` over ready `deps` with the memory and turn records `settings` and `state`
+    call for: the checkpointer is `agent.checkpoint_url`, else the app state's Postgres
+    (pending approvals then survive the replica that asked), else SQLite."""
+    url = settings.agent.checkpoint_url or state.checkpoint_url
+    setting = "agent.checkpoint_url" if settings.agent.checkpoint_url else "appstate.url"
+    recorder = TurnRecorder(state.turns())
+    durable = settings.appstate.durable_commits
+    with open_checkpointer(
+        settings.data_dir, url, settings.appstate.pool_size, setting, durable
+    ) as saver:
+        yield Agent(
+            deps,
+            checkpointer=saver,
+            recorder=recorder,
+            approval_timeout_s=settings.tools.approval_timeout_s,
+        )
+
+
+def close_deps(deps: Deps) -> None:
+    """Close what `build_deps` opened (index, tool connections, kernels, paper cache)."""
+    deps.store.close()
+    if deps.catalogue is not None:
+        deps.catalogue.close()
+    if deps.sandbox is not None:
+        deps.sandbox.close()
+    if deps.papers is not None:
+        deps.papers.close()

@@ -18,6 +18,7 @@ from oncall.core.text import printable
 
 if TYPE_CHECKING:
     from agent.service import Agent
+    from oncall.appstate import AppState
 
 # soft_wrap: an error or a path is one line whatever the terminal width (a wrapped path
 # cannot be pasted back, and tests grep for whole sentences).
@@ -101,12 +102,13 @@ def ingest_progress(
 
 
 @contextlib.contextmanager
-def agent_session(settings: Settings) -> Iterator[Agent]:
+def agent_session(settings: Settings, state: AppState | None = None) -> Iterator[Agent]:
+    """The agent for a command; a front end passes the app state it uses too."""
     from oncall.cli.compose import llm_endpoint, running_agent
 
     with (
         byte_progress("assembling model") as progress,
         llm_endpoint(settings, progress) as url,
-        running_agent(settings, url) as agent,
+        running_agent(settings, url, state) as agent,
     ):
         yield agent

@@ -201,25 +201,19 @@ def export(
         typer.Option("--format", help="eval items, chat fine-tuning lines, or preference pairs."),
     ] = ExportFormat.eval,
     db: Annotated[
-        Path | None, typer.Option(help="turns.sqlite to read (default: DATA_DIR/turns.sqlite).")
+        Path | None,
+        typer.Option(
+            help="turns.sqlite to read (default: the shared database when "
+            "ONCALL_APPSTATE__URL is set, else DATA_DIR/turns.sqlite)."
+        ),
     ] = None,
 ) -> None:
     """Export recorded turns with feedback (the data flywheel)."""
-    from agent.records import TurnRecorder
     from evals.export import to_chat_examples, to_eval_items, to_preference_pairs, write_jsonl
 
     with _friendly_errors():
         settings = Settings()
-        path = db or settings.data_dir / "turns.sqlite"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: no recorded turns; answer questions first or pass --db"
-            )
-        recorder = TurnRecorder(path)
-        try:
-            turns = recorder.turns()
-        finally:
-            recorder.close()
+        turns = _recorded_turns(settings, db)
         skipped = 0
         if fmt is ExportFormat.preference:
             rows = to_preference_pairs(turns)
@@ -233,6 +227,24 @@ def export(
     console.print(f"{len(rows)} {fmt.value} lines from {len(turns)} turns -> {out}")
     if skipped:
         err_console.print(f"[yellow]note[/]: {skipped} turns skipped: their passages changed since")
+
+
+def _recorded_turns(settings: Settings, db: Path | None) -> list[dict[str, Any]]:
+    """The turn records of `--db`, of the shared database, or of DATA_DIR/turns.sqlite."""
+    from agent.records import TurnRecorder
+    from oncall.appstate import AppState
+
+    if db is None and settings.appstate.url is not None:
+        with AppState(settings.appstate, settings.data_dir) as state:
+            return state.turns().rows()
+    path = db or settings.data_dir / "turns.sqlite"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no recorded turns; answer questions first or pass --db")
+    recorder = TurnRecorder(path)
+    try:
+        return recorder.turns()
+    finally:
+        recorder.close()
 
 
 @contextlib.contextmanager

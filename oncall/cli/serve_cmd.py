@@ -38,6 +38,7 @@ def slack(
     import os
 
     from bots.slack.run import choose_mode, serve, with_env_fallback
+    from oncall.cli.compose import app_state
 
     if socket_mode and http:
         err_console.print("[bold red]error[/]: choose one of --socket and --http")
@@ -52,8 +53,8 @@ def slack(
     )
     with friendly_errors():
         mode = choose_mode(settings.slack, "socket" if socket_mode else "http" if http else None)
-        with agent_session(settings) as agent:
-            serve(settings, agent, mode)
+        with app_state(settings) as state, agent_session(settings, state) as agent:
+            serve(settings, agent, mode, state)
 
 
 def serve(
@@ -65,10 +66,11 @@ def serve(
     """Web chat, JSON API (/docs) and OpenAI-compatible /v1/chat/completions, with the
     configured auth (README "Web chat and API")."""
     from bots.web.server import serve as serve_web
+    from oncall.cli.compose import app_state
 
     settings = load_settings()
-    with friendly_errors(), agent_session(settings) as agent:
-        serve_web(settings, agent, host or settings.web.host, port or settings.web.port)
+    with friendly_errors(), app_state(settings) as state, agent_session(settings, state) as agent:
+        serve_web(settings, agent, host or settings.web.host, port or settings.web.port, state)
 
 
 class ServeBackend(StrEnum):

@@ -257,8 +257,8 @@ class AgentSettings(BaseModel):
     history_turns: int = Field(3, ge=0, description="Earlier Q/A pairs given to the model.")
     checkpoint_url: str | None = Field(
         None,
-        description="postgresql://... for the Postgres checkpointer (extra `postgres`). "
-        "Unset: SQLite under data_dir.",
+        description="postgresql://... for the Postgres checkpointer. Unset: appstate.url when "
+        "that is set (replicas share memory and pending approvals), else SQLite under data_dir.",
     )
     escalation_contact: str = Field(
         "the on-call engineer", description="Who a hand-over is addressed to."
@@ -507,6 +507,50 @@ class PapersSettings(BaseModel):
     max_papers: int = Field(5, ge=1, le=20, description="Papers one request may read.")
 
 
+class AppStateSettings(BaseModel):
+    """Where the app's own state lives (oncall/appstate, docs/deploy.md): Slack dedup,
+    button references and open questions, web conversations and their owners, turn records
+    and feedback, the tool audit log, rate limits, and turn leases."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/db: every replica shares this "
+        "database (tables created by the migrations in oncall/appstate/migrations at start), "
+        "and conversation memory with pending approvals goes there too unless "
+        "agent.checkpoint_url says otherwise. Unset: SQLite files (slack.sqlite, web.sqlite, "
+        "turns.sqlite) and tool_audit.jsonl under data_dir, for one host.",
+    )
+    pool_size: int = Field(
+        10, ge=1, le=200, description="Postgres connections per process at most."
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="Start-up fails (naming appstate.url) past this wait."
+    )
+    lease_s: float = Field(
+        30.0,
+        ge=3.0,
+        description="A replica renews what it works on (a turn, a Slack question) every "
+        "third of this; when it dies, others take over after this long.",
+    )
+
+    durable_commits: bool = Field(
+        False,
+        description="Postgres: every app-state and checkpoint commit waits for its WAL flush "
+        "(an fsync each, ~4 ms on a plain disk). Off: only the claim of a Slack question does; "
+        "a crash of the Postgres server may lose the last ~0.6 s of other writes (never "
+        "corrupts them), as the embedded SQLite files may on a power cut.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgres://", "postgresql://")
+        ):
+            raise ValueError("expected a postgresql://user:password@host:port/db URL")
+        return value
+
+
 class Settings(BaseSettings):
     """oncall-agent configuration (env prefix `ONCALL_`, nested delimiter `__`)."""
 
@@ -533,6 +577,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     papers: PapersSettings = Field(default_factory=PapersSettings)
+    appstate: AppStateSettings = Field(default_factory=AppStateSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -149,10 +149,13 @@ class FakeStore:
         }
 
 
-def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]]) -> Any:
+def fake_catalogue(
+    audit_path: Path, calls: list[tuple[str, dict[str, Any], str]], state: Any = None
+) -> Any:
     """An internal-tool catalogue over in-process fakes (no sockets): `get_oncall` (read,
     everyone), `create_ticket` (write, groups oncall/sre) and `admin_reset` (write, admins).
-    Every executed call is appended to `calls` as (tool, args, user_id)."""
+    Every executed call is appended to `calls` as (tool, args, user_id). With `state` (an
+    `oncall.appstate.AppState`), audit entries and rate limits go there, not `audit_path`."""
     from tools.internal.audit import AuditLog
     from tools.internal.catalogue import Catalogue, InternalTool
     from tools.internal.policy import RateLimiter
@@ -178,10 +181,11 @@ def fake_catalogue(audit_path: Path, calls: list[tuple[str, dict[str, Any], str]
     for name, access, groups, props, doc in specs:
         schema = {"type": "object", "properties": props, "required": list(props)[:1]}
         model = convert.model(name, schema, doc=doc)
-        limiter = RateLimiter(100)
+        limiter = RateLimiter(100, limits=state.rate_limits() if state else None)
         tool = InternalTool(name, "fake", doc, model, access, groups, 5.0, limiter, invoker(name))  # type: ignore[arg-type]
         tools.append(tool)
-    return Catalogue(tools, AuditLog(audit_path, secrets=["s3cr3t-api-key"]))
+    sink = state.audit() if state else None
+    return Catalogue(tools, AuditLog(audit_path, secrets=["s3cr3t-api-key"], sink=sink))
 
 
 class StreamingScriptedChatModel(ScriptedChatModel):

@@ -22,6 +22,7 @@ from agent.state import Deps
 from bots.web.app import create_app
 from bots.web.auth import hash_password
 from bots.web.server import serve_in_thread
+from oncall.appstate import AppState
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings, Settings, WebSettings
 from oncall.testing.fakes import (
@@ -112,7 +113,10 @@ def build_agent(
     token_delay_s: float = 0.0,
     default_reply: str | None = None,
     checkpointer: Any = None,
+    state: AppState | None = None,
 ) -> tuple[Agent, StreamingScriptedChatModel, FakeStore, list[Any]]:
+    """The real `Agent` over scripted parts; with `state`, turn records, tool audit and
+    rate limits go to that app state (SQLite files or a shared Postgres)."""
     model = StreamingScriptedChatModel(
         replies=list(replies), token_delay_s=token_delay_s, default_reply=default_reply
     )
@@ -126,10 +130,10 @@ def build_agent(
         chat_model=model,
         retrieval=RetrievalSettings(top_k=2, min_similarity=0.0),
         agent=AgentSettings(plan_internal_tools=True),
-        catalogue=fake_catalogue(data_dir / "audit.jsonl", calls),
+        catalogue=fake_catalogue(data_dir / "audit.jsonl", calls, state),
         principal=Principal.local(),
     )
-    recorder = TurnRecorder(data_dir / "turns.sqlite")
+    recorder = TurnRecorder(state.turns() if state else data_dir / "turns.sqlite")
     return Agent(deps, checkpointer, recorder=recorder), model, store, calls
 
 
@@ -140,20 +144,26 @@ def running_web(
     token_delay_s: float = 0.0,
     default_reply: str | None = None,
     sqlite_memory: bool = False,
+    state: AppState | None = None,
     **web: Any,
 ) -> Iterator[WebRig]:
     """The app served by uvicorn on a free loopback port; `web` overrides WebSettings.
     `sqlite_memory`: conversation memory in SQLite as `oncall serve` has it (default:
-    LangGraph's in-memory saver)."""
+    LangGraph's in-memory saver). `state`: the app state to keep conversations, records
+    and audit in (a shared Postgres makes this rig one replica among others); its
+    Postgres also holds the conversation memory then."""
     data_dir = tmp_path / "data"
     stack = contextlib.ExitStack()
-    saver = stack.enter_context(open_checkpointer(data_dir)) if sqlite_memory else None
+    saver = None
+    if sqlite_memory or (state is not None and state.shared):
+        url = state.checkpoint_url if state is not None else None
+        saver = stack.enter_context(open_checkpointer(data_dir, url, setting="appstate.url"))
     agent, model, store, calls = build_agent(
-        data_dir, list(replies), token_delay_s, default_reply, saver
+        data_dir, list(replies), token_delay_s, default_reply, saver, state
     )
     web.setdefault("users_file", write_users(tmp_path / "users.yaml"))
     settings = Settings(data_dir=data_dir, web=WebSettings(**web))
-    app = create_app(settings, agent)
+    app = create_app(settings, agent, state)
     try:
         with serve_in_thread(app) as url:
             yield WebRig(url, agent, model, store, calls)

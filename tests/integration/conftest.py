@@ -11,6 +11,7 @@ from ingest.embed import SentenceTransformerEmbedder
 from ingest.pipeline import IngestReport, ingest_paths
 from ingest.store import DocStore
 from oncall.core.settings import Settings, StoreSettings
+from oncall.testing.postgres import ThrowawayPostgres, missing_reason, throwaway_postgres
 from tests.conftest import HANDBOOK
 
 
@@ -35,3 +36,20 @@ def handbook_index(
 def handbook_store(handbook_index: tuple[Path, IngestReport]) -> Iterator[DocStore]:
     with DocStore(StoreSettings(), handbook_index[0]) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """A throwaway Postgres cluster for the session (initdb + pg_ctl on a free loopback
+    port, deleted after); skips, saying why, where the server binaries are absent."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: ThrowawayPostgres) -> str:
+    """A fresh, empty database on the session's cluster (one per test: no shared rows)."""
+    return postgres_server.create_database()

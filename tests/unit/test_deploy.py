@@ -63,7 +63,42 @@ def test_compose_has_the_whole_stack_and_the_launcher_profile() -> None:
     assert gpu["capabilities"] == ["gpu"] and gpu["count"] == 1
     web_env = services["web"]["environment"]
     assert web_env["ONCALL_LLM__BASE_URL"] == "http://vllm:8000/v1"
-    assert web_env["ONCALL_AGENT__CHECKPOINT_URL"].startswith("postgresql://")
+    assert web_env["ONCALL_APPSTATE__URL"].startswith("postgresql://")
+    assert "ONCALL_WEB__SESSION_SECRET" in web_env, "replicas must verify each other's cookies"
+
+
+def test_compose_runs_two_replicas_of_each_front_end_behind_the_balancer() -> None:
+    services = load(DEPLOY / "docker-compose.yml")[0]["services"]
+    for name in ("web", "slack"):
+        assert services[name]["deploy"]["replicas"] == 2
+        assert services[name]["environment"]["ONCALL_APPSTATE__URL"].startswith("postgresql://")
+    assert services["slack"]["command"][:2] == ["slack", "--http"]
+    mounted = services["lb"]["volumes"][0].split(":")[0]
+    conf = (DEPLOY / mounted).read_text()
+    assert "server web:8080" in conf and "server slack:3000" in conf
+    assert {p.split(":")[0] for p in services["lb"]["ports"]} == {"8080", "3000"}
+
+
+def test_k8s_app_pods_share_the_app_state_database() -> None:
+    objects = k8s_objects()
+    secret = load(DEPLOY / "k8s" / "secret.example.yaml")[0]["stringData"]
+    for name in ("web", "slack"):
+        container = objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("valueFrom", {}) for e in container.get("env", [])}
+        ref = env["ONCALL_APPSTATE__URL"]["secretKeyRef"]
+        assert ref["name"] == "oncall-secrets" and ref["key"] in secret
+        for value in env.values():
+            if "secretKeyRef" in value:
+                assert value["secretKeyRef"]["key"] in secret, value
+    slack = objects[("Deployment", "slack")]["spec"]["template"]["spec"]["containers"][0]
+    assert slack["args"] == ["slack", "--http"]
+
+
+def test_the_image_copies_every_package_it_installs() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    packages = {"oncall", "agent", "tools", "ingest", "bots", "evals"}  # pyproject's find
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
 
 
 def test_k8s_vllm_requests_a_gpu_and_runs_the_launcher_profile() -> None:

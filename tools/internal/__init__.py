@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from oncall.appstate import AppState
 from oncall.core.errors import ConfigError
 from oncall.core.identity import Principal
 from tools.internal import mcp_client, openapi
@@ -33,13 +34,19 @@ from tools.internal.policy import AuthConfig, ResolvedAuth
 __all__ = ["AuditLog", "Catalogue", "InternalTool", "load_catalogue", "redact"]
 
 
-def load_catalogue(path: Path, env: Mapping[str, str], data_dir: Path) -> Catalogue:
+def load_catalogue(
+    path: Path, env: Mapping[str, str], data_dir: Path, state: AppState | None = None
+) -> Catalogue:
     """Read the YAML, load every source (fetching specs, starting MCP servers), apply the
-    policies. Audit lines go to `data_dir/tool_audit.jsonl`; MCP stdio servers' stderr to
-    `data_dir/logs/mcp-<source>.log`. Call `close()` on the result when done."""
+    policies. Audit entries and rate limits go to `state` (shared by replicas when it is
+    Postgres); without it, to `data_dir/tool_audit.jsonl` and this process. MCP stdio
+    servers' stderr goes to `data_dir/logs/mcp-<source>.log`. Call `close()` when done."""
     config = read_config(path, {"PYTHON": sys.executable, **env})
     base_dir = path.resolve().parent
-    audit = AuditLog(data_dir / "tool_audit.jsonl")
+    if state is not None:
+        audit, limits = AuditLog(sink=state.audit()), state.rate_limits()
+    else:
+        audit, limits = AuditLog(data_dir / "tool_audit.jsonl"), None
     closers: list[Any] = []
     tools: list[InternalTool] = []
     try:
@@ -59,7 +66,7 @@ def load_catalogue(path: Path, env: Mapping[str, str], data_dir: Path) -> Catalo
                 specs = openapi.tool_specs(spec, where, base_url, client)
             else:
                 specs = _mcp_specs(source, where, resolve, base_dir, data_dir, closers)
-            tools += build_tools(source, specs, resolve)
+            tools += build_tools(source, specs, resolve, limits)
         names = [t.name for t in tools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

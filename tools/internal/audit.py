@@ -1,23 +1,23 @@
-"""Audit log of internal-tool calls: one JSON line per call or decision.
+"""Audit log of internal-tool calls: one entry per call or decision.
 
 Every call the agent makes on behalf of someone (and every write that was rejected, timed
 out or was refused) is appended with who asked, which tool, the arguments with secrets
 redacted (oncall/core/redact.py: sensitive keys, known secrets, secret-shaped strings), the
-outcome and the latency. JSONL because it is append-only, greppable and ships
-to any log pipeline as is; writes are serialised by a lock and flushed per line, so a crash
-loses at most the line being written.
+outcome and the latency. Where the entries go is an `oncall.appstate.AuditSink`: a JSONL
+file by default (append-only, greppable, ships to any log pipeline as is; flushed per
+line, so a crash loses at most the line being written), or the `tool_audit` table of the
+replicas' shared database (docs/deploy.md).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from oncall.appstate import AuditSink, JsonlAudit
 from oncall.core.redact import REDACTED, SENSITIVE_KEY, redact
 
 Status = Literal[
@@ -51,12 +51,19 @@ __all__ = ["REDACTED", "SENSITIVE_KEY", "AuditEntry", "AuditLog", "Status", "red
 
 
 class AuditLog:
-    """Appends `AuditEntry` lines to a JSONL file (created with its folder on first use)."""
+    """Redacts and appends `AuditEntry`s to a sink: the JSONL file at `path` (created with
+    its folder on first use) unless `sink` is given."""
 
-    def __init__(self, path: Path, secrets: Iterable[str] = ()):
+    def __init__(
+        self, path: Path | None = None, secrets: Iterable[str] = (), sink: AuditSink | None = None
+    ):
+        if sink is None:
+            if path is None:
+                raise ValueError("AuditLog needs a JSONL path or a sink")
+            sink = JsonlAudit(path)
         self.path = path
+        self.sink = sink
         self._secrets = list(secrets)
-        self._lock = threading.Lock()
 
     @property
     def secrets(self) -> list[str]:
@@ -74,15 +81,8 @@ class AuditLog:
         secrets = [*self._secrets, *extra_secrets]
         row["args"] = redact(row["args"], secrets)
         row["detail"] = redact(row["detail"], secrets)
-        line = json.dumps(row, ensure_ascii=False, default=str)
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+        self.sink.append(row)
 
     def entries(self) -> list[dict[str, Any]]:
         """All entries, oldest first (tests, `oncall` inspection)."""
-        if not self.path.exists():
-            return []
-        with self.path.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return self.sink.entries()

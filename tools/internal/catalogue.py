@@ -31,6 +31,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from oncall.appstate import RateLimits
 from oncall.core.errors import ConfigError, ToolError
 from oncall.core.identity import Principal
 from tools.internal.audit import AuditEntry, AuditLog, Status
@@ -268,9 +269,13 @@ def expand(value: Any, env: Mapping[str, str], path: Path) -> Any:
 
 
 def build_tools(
-    source: SourceConfig, specs: list[ToolSpec], resolve_auth: Callable[[AuthConfig | None], Any]
+    source: SourceConfig,
+    specs: list[ToolSpec],
+    resolve_auth: Callable[[AuthConfig | None], Any],
+    limits: RateLimits | None = None,
 ) -> list[InternalTool]:
-    """Apply the source's include list, defaults and per-tool entries to what it offers."""
+    """Apply the source's include list, defaults and per-tool entries to what it offers;
+    rate limits count in `limits` (shared by replicas) or, without it, in this process."""
     names = {s.original_name for s in specs}
     unknown = (set(source.tools) | set(source.include or [])) - names
     if unknown:
@@ -303,7 +308,7 @@ def build_tools(
                 access=policy.access or spec.default_access,
                 allowed_groups=list(policy.allowed_groups or []),
                 timeout_s=float(policy.timeout_s or 10.0),
-                limiter=RateLimiter(policy.rate_limit_per_minute or 60),
+                limiter=RateLimiter(policy.rate_limit_per_minute or 60, limits=limits),
                 invoke=spec.invoke_with_auth(auth),
                 approver_groups=list(policy.approver_groups or []),
             )

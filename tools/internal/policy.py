@@ -7,14 +7,13 @@ in the config (resolved once at load time) or from the asker's own token.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from oncall.appstate import MemoryRateLimits, RateLimits
 from oncall.core.errors import ConfigError, ToolError
 from oncall.core.identity import PUBLIC_GROUP, Principal
 
@@ -124,26 +123,25 @@ class ResolvedAuth:
 
 
 class RateLimiter:
-    """At most `per_minute` calls in any sliding 60-second window (per tool, all users)."""
+    """At most `per_minute` calls in any sliding 60-second window (per tool, all users):
+    counted in this process, or by every replica when `limits` is the shared store."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        limits: RateLimits | None = None,
+    ):
         self.per_minute = per_minute
-        self._clock = clock
-        self._calls: deque[float] = deque()
-        self._lock = threading.Lock()
+        self.limits = limits or MemoryRateLimits(clock)
 
     def acquire(self, tool: str) -> None:
-        now = self._clock()
-        with self._lock:
-            while self._calls and now - self._calls[0] >= 60.0:
-                self._calls.popleft()
-            if len(self._calls) >= self.per_minute:
-                wait = 60.0 - (now - self._calls[0])
-                raise ToolError(
-                    f"{tool} is rate-limited to {self.per_minute} calls per minute; try again "
-                    f"in {wait:.0f} s, or answer with what you already have"
-                )
-            self._calls.append(now)
+        wait = self.limits.hit(f"tool:{tool}", self.per_minute, 60.0)
+        if wait is not None:
+            raise ToolError(
+                f"{tool} is rate-limited to {self.per_minute} calls per minute; try again "
+                f"in {wait:.0f} s, or answer with what you already have"
+            )
 
 
 def permitted(allowed_groups: list[str], principal: Principal) -> bool:
