@@ -55,6 +55,9 @@ def test_attach_a_csv_and_read_the_computed_answer(
     chip = page.locator("#attached li")
     chip.filter(has_text="latency.csv").wait_for()
     assert page.inner_text("#notice") == ""
+    assert chip.locator("button").get_attribute("aria-label") == "Remove latency.csv"
+    assert serious_violations(page) == [], "a file attached"
+    shot(page, "desktop", "attached")
     page.fill("#question", "What is the mean latency in this file?")
     page.keyboard.press("Enter")
     turn = page.locator(".turn").nth(0)

@@ -4,6 +4,8 @@ the size limit holds even when the event understated the size."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -72,3 +74,12 @@ def test_event_files_are_read_from_the_payload() -> None:
         SharedFile("F2", "b.log", 0, URL),
     )
     assert shared_files({"text": "no files"}) == ()
+
+
+def test_a_stored_question_keeps_its_files_for_the_worker_that_adopts_it() -> None:
+    from bots.slack.question import Question
+    from bots.slack.recovery import job_payload, question_from
+
+    asked = Question("C1", "U1", "mean?", "1.0", "1.0", (SharedFile("F1", "a.csv", 3, URL),))
+    stored = json.loads(json.dumps(job_payload(asked, "deep")))  # as the app state keeps it
+    assert question_from(stored) == (asked, "deep")
