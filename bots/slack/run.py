@@ -13,6 +13,7 @@ from agent.service import Agent
 from bots.slack.app import HttpServer, build_app, build_client, http_app, serve_socket_mode
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, UserDirectory
+from bots.slack.files import SlackFiles
 from oncall.appstate import AppState
 from oncall.core.errors import ConfigError
 from oncall.core.settings import Settings, SlackSettings
@@ -90,6 +91,8 @@ def slack_bot(
             channels,
             directory,
             docs_base_url=slack.docs_base_url,
+            web_url=settings.web.public_url,
+            files=SlackFiles.for_client(client, slack.max_attachment_kb),
             escalation_contact=settings.agent.escalation_contact,
             workers=slack.workers,
             leases=state.leases(),

@@ -383,8 +383,15 @@ class SlackSettings(BaseModel):
     )
     docs_base_url: str | None = Field(
         None,
-        description="Citations of file sources link to DOCS_BASE_URL/<doc path>; unset: the "
-        "path is shown. Sources that are URLs always link to themselves.",
+        description="Citations of file sources link to DOCS_BASE_URL/<doc path> when the web "
+        "chat's public URL (web.public_url) is unset; with it, they open its document view at "
+        "the passage. Neither: the name is shown. Sources that are URLs link to themselves.",
+    )
+    max_attachment_kb: int = Field(
+        256,
+        ge=0,
+        description="Text files shared with a question (CSV, JSON, logs; up to 3) are handed to "
+        "the agent as data when they total at most this much (0: files are ignored).",
     )
     api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (tests: a fake server)."
@@ -433,6 +440,12 @@ class WebSettings(BaseModel):
         "headers. Empty: any (only when the proxy is the sole way in).",
     )
     max_body_kb: int = Field(64, ge=1, description="Largest request body accepted (413 past it).")
+    max_attachment_kb: int = Field(
+        256,
+        ge=0,
+        description="Data files attached to one question (CSV, JSON, logs; up to 3) may total "
+        "this much; the ask endpoints accept bodies this much larger (0: no attachments).",
+    )
     max_concurrent_chats: int = Field(
         64, ge=1, description="Answers computed at once; more wait in line."
     )
