@@ -47,7 +47,7 @@ def choose_mode(slack: SlackSettings, mode: Mode | None) -> Mode:
         raise ConfigError(
             "slack.bot_token",
             "not set: export ONCALL_SLACK__BOT_TOKEN or SLACK_BOT_TOKEN (xoxb-..., from the "
-            "app's 'OAuth & Permissions' page; README 'Slack bot')",
+            "app's 'OAuth & Permissions' page; docs/slack.md)",
         )
     mode = mode or ("socket" if slack.app_token is not None else "http")
     if mode == "socket" and slack.app_token is None:

@@ -61,7 +61,7 @@ class ApprovalRequest(Strict):
 
 
 class FeedbackRequest(Strict):
-    """TurnRecorder feedback format (README "The feedback flywheel")."""
+    """TurnRecorder feedback format (docs/evals.md "The feedback flywheel")."""
 
     turn_id: str = Field(min_length=1, max_length=100)
     helpful: bool

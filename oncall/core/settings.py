@@ -132,7 +132,7 @@ class EmbeddingSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """Where chunks and vectors live (see README "Scaling the index")."""
+    """Where chunks and vectors live (docs/documents.md "The index")."""
 
     backend: Literal["edge", "qdrant"] = Field(
         "edge",
@@ -221,9 +221,10 @@ class AgentSettings(BaseModel):
     )
     plan_internal_tools: bool | None = Field(
         None,
-        description="DEEP: before the tool loop, one schema-constrained call picks read-only "
-        "internal-tool calls, for models too small to call tools unprompted. Unset: on for "
-        "the embedded model, off for a server (capable models call tools themselves).",
+        description="DEEP: the seed step's planner, one schema-constrained call that picks "
+        "internal-tool calls (writes wait for approval) from the question alone. Unset: on for "
+        "the embedded model, off for a server (its action steps call read-only tools; no write "
+        "tool is offered then).",
     )
     max_tool_calls_per_step: int = Field(
         8,
@@ -340,7 +341,7 @@ class ToolsSettings(BaseModel):
 
     catalogue_path: Path | None = Field(
         None,
-        description="YAML catalogue of internal tools (README 'Internal tools'). Unset: no "
+        description="YAML catalogue of internal tools (docs/tools.md). Unset: no "
         "internal tools. `oncall demo` uses examples/internal_platform/catalogue.yaml.",
     )
     approval_timeout_s: float = Field(
@@ -355,7 +356,7 @@ class ToolsSettings(BaseModel):
 
 
 class SlackSettings(BaseModel):
-    """`oncall slack`: the Slack bot (bots/slack, README "Slack bot"). The three secrets also
+    """`oncall slack`: the Slack bot (bots/slack, docs/slack.md). The three secrets also
     fall back to Slack's usual SLACK_BOT_TOKEN / SLACK_APP_TOKEN / SLACK_SIGNING_SECRET."""
 
     bot_token: SecretStr | None = Field(None, description="Bot user OAuth token (xoxb-...).")
@@ -408,8 +409,8 @@ class SlackSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """`oncall serve`: web chat, JSON API and OpenAI-compatible endpoint (bots/web, README
-    "Web chat and API")."""
+    """`oncall serve`: web chat, JSON API and OpenAI-compatible endpoint (bots/web,
+    docs/web.md)."""
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
@@ -469,7 +470,7 @@ class WebSettings(BaseModel):
 
 class PapersSettings(BaseModel):
     """summarize_paper and `oncall paper`: where papers come from, download limits, the
-    notes' token caps (tools/papers, README "Papers")."""
+    notes' token caps (tools/papers, docs/papers.md)."""
 
     arxiv_base_url: str = Field(
         "https://export.arxiv.org",
