@@ -119,6 +119,18 @@ def test_who_is_on_call_for_payments_and_is_it_healthy(catalogue: Catalogue) -> 
     assert [c.ok for c in result.tool_calls if c.name != "search_docs"] == [True, True]
 
 
+def test_a_live_state_question_goes_deep_without_being_told(catalogue: Catalogue) -> None:
+    """No route forced (as in Slack and the web chat): the question reads like a simple
+    lookup, but only the tools know who is on call, so the turn plans tool calls."""
+    plan = plan_reply(("get_oncall", {"team": "payments"}))
+    answer = answer_action((1, "", "Priya Raman is the payments primary on call."))
+    agent, _ = agent_for(catalogue, [plan, answer])
+    result = agent.ask("who is on call for payments right now?", user=ONCALL_ENGINEER)
+    assert result.route == "deep" and "live state" in result.route_reason
+    assert [c.name for c in result.tool_calls if c.name != "search_docs"] == ["get_oncall"]
+    assert result.text == "Priya Raman is the payments primary on call [1]."
+
+
 def test_ticket_is_created_only_after_approval(
     catalogue: Catalogue, platform: DemoPlatform
 ) -> None:
