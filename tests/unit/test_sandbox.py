@@ -245,7 +245,11 @@ def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path
     class Failing(FakeExecutor):
         def run(self, conversation: str, code: str) -> ExecutionResult:
             self.runs.append((conversation, code))
-            return ExecutionResult("error", error="ZeroDivisionError: division by zero")
+            return ExecutionResult(
+                "error",
+                error="File /srv/app/.venv/lib/python3.11/site-packages/x.py:9, in f()\n"
+                "ZeroDivisionError: division by zero",
+            )
 
     model = ScriptedChatModel(replies=[code_reply("1/0"), code_reply("1/0 # still")])
     deps = deps_for(model)
@@ -254,6 +258,7 @@ def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path
     assert len(executor.runs) == 2, "one fix, then stop"
     assert "ZeroDivisionError" in str(model.calls[1][-1].content), "the fix sees the traceback"
     assert answer.abstained and "ZeroDivisionError" in answer.text
+    assert "/srv/app" not in answer.text, "library frames stay out of the answer"
     assert answer.computation is not None and answer.computation["ok"] is False
 
 
