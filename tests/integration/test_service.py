@@ -62,9 +62,13 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def service(tmp_path: Path, handbook_index: tuple[Path, IngestReport]) -> Iterator[Service]:
-    """`oncall serve` over a copy of the handbook index (the session's copy stays free)."""
+@pytest.fixture(scope="module")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, handbook_index: tuple[Path, IngestReport]
+) -> Iterator[Service]:
+    """One `oncall serve` for the module (about 30 s to start on a busy 2-core box) over a
+    copy of the handbook index (the session's copy stays free for other tests)."""
+    tmp_path = tmp_path_factory.mktemp("service")
     data_dir = tmp_path / "data"
     shutil.copytree(handbook_index[0], data_dir)
     port = free_port()
