@@ -23,6 +23,15 @@ from ingest.pipeline import IngestReport
 from ingest.store import DocStore
 from oncall.core.errors import OncallError
 from oncall.core.settings import StoreSettings
+from oncall.testing.fake_slack import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    event_body,
+    mention_event,
+    post_signed,
+    start_fake_slack,
+)
 
 ONCALL = str(Path(sys.executable).with_name("oncall"))
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +44,8 @@ class Service:
     data_dir: Path
     token: str
     process: subprocess.Popen[str]
+    slack_url: str  # the Slack bot's HTTP events, served by the same process (--slack)
+    slack: FakeSlack  # the Slack Web API it talks to
 
 
 def free_port() -> int:
@@ -71,11 +82,17 @@ def service(
     tmp_path = tmp_path_factory.mktemp("service")
     data_dir = tmp_path / "data"
     shutil.copytree(handbook_index[0], data_dir)
-    port = free_port()
+    port, slack_port = free_port(), free_port()
+    fake, fake_server = start_fake_slack()
+    slack_env = {
+        "ONCALL_SLACK__BOT_TOKEN": BOT_TOKEN, "ONCALL_SLACK__SIGNING_SECRET": SIGNING_SECRET,
+        "ONCALL_SLACK__API_URL": fake.api_url, "ONCALL_SLACK__HOST": "127.0.0.1",
+        "ONCALL_SLACK__PORT": str(slack_port),
+    }  # fmt: skip
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [ONCALL, "serve", "--port", str(port)], env=env_for(data_dir), cwd=REPO,
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        [ONCALL, "serve", "--port", str(port), "--slack"], env=env_for(data_dir, **slack_env),
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     state = data_dir / "service.json"
     url = f"http://127.0.0.1:{port}"
@@ -87,11 +104,14 @@ def service(
             if state.exists() and _ready(url, json.loads(state.read_text())["token"]):
                 break
             time.sleep(0.3)
-        yield Service(url, data_dir, json.loads(state.read_text())["token"], proc)
+        token = json.loads(state.read_text())["token"]
+        slack_url = f"http://127.0.0.1:{slack_port}/slack/events"
+        yield Service(url, data_dir, token, proc, slack_url, fake)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         log.close()
+        fake_server.shutdown()
     assert not state.exists(), "a stopped service removes its state file"
 
 
@@ -169,3 +189,22 @@ def test_local_api_wants_the_token(service: Service) -> None:
     spec = httpx.get(f"{service.url}/openapi.json").json()
     assert not any(path.startswith("/local") for path in spec["paths"])
     assert (service.data_dir / "service.json").stat().st_mode & 0o077 == 0
+
+
+def test_slack_answers_from_the_same_process(service: Service) -> None:
+    """`oncall serve --slack`: the bot's HTTP events are served beside the web app, and a
+    mention reaches the shared agent (the model is down here: the bot says so in Slack)."""
+    with httpx.Client(timeout=30) as http:
+        unsigned = http.post(service.slack_url, content=b"{}")
+        assert unsigned.status_code == 401
+        challenge = '{"type": "url_verification", "challenge": "abc123", "token": "x"}'
+        verified = post_signed(http, service.slack_url, challenge)
+        assert verified.status_code == 200 and "abc123" in verified.text
+        body = event_body(mention_event("How do I roll back payments-api?", "1.1"), "Ev1")
+        assert post_signed(http, service.slack_url, body).status_code == 200
+    deadline = time.monotonic() + 120
+    while not service.slack.called("chat.postMessage") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    posted = service.slack.called("chat.postMessage")
+    assert posted, "the bot never answered in Slack"
+    assert posted[-1].args.get("channel") == "C1"
