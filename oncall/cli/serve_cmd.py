@@ -38,7 +38,7 @@ def slack(
         int | None, typer.Option(help="HTTP mode port (default: slack.port, 3000).")
     ] = None,
 ) -> None:
-    """Run the Slack bot (README "Slack bot"). Without --socket/--http: Socket Mode when
+    """Run the Slack bot (docs/slack.md). Without --socket/--http: Socket Mode when
     an app token is set, else HTTP."""
     import logging
     import os
@@ -78,8 +78,8 @@ def serve(
     ] = False,
 ) -> None:
     """Web chat, JSON API (/docs) and OpenAI-compatible /v1/chat/completions, with the
-    configured auth (README "Web chat and API"). While it runs, `oncall ask/chat/search/
-    ingest/sync` on this host go through it (docs/service.md)."""
+    configured auth (docs/web.md). While it runs, `oncall ask/chat/search/ingest/sync` on
+    this host go through it (docs/service.md)."""
     import os
 
     from bots.slack.run import choose_mode, with_env_fallback
@@ -153,7 +153,7 @@ def llm_serve(
     ] = ServeBackend.embedded,
     profile: Annotated[
         str | None,
-        typer.Option(help="vLLM profile: default, long-context or fp8 (README)."),
+        typer.Option(help="vLLM profile: default, long-context or fp8 (docs/vllm.md)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="vLLM: print the command line and exit.")
