@@ -24,9 +24,10 @@ from agent.state import Deps, Route
 from agent.streaming import AgentEvent, TurnEvents
 from oncall.core.errors import OncallError
 from oncall.core.identity import Principal
-from oncall.core.redact import redact_text
 
-MAX_QUESTION_CHARS = 4000
+# Re-exported: front ends and tests import them from here (checked in oncall/core/questions.py).
+from oncall.core.questions import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS
+from oncall.core.questions import validate_question as validate_question
 
 
 class Agent:
@@ -284,20 +285,6 @@ def _turn_input(
 ) -> dict[str, Any]:
     files = [{"name": a.name, "content": a.content} for a in attachments]
     return {"question": question, "route_override": route, "attachments": files}
-
-
-def validate_question(question: str) -> str:
-    """The question, stripped, with any secret pasted into it cut (oncall/core/redact.py) before
-    it is sent to the model or stored; empty and over-long questions raise `ValueError`."""
-    question = question.strip()
-    if not question:
-        raise ValueError("the question is empty: ask something, e.g. oncall ask 'how do I ...'")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ValueError(
-            f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}. "
-            "Shorten it, or put long logs in a file and ask about the relevant part"
-        )
-    return redact_text(question)
 
 
 def answer_question(question: str, deps: Deps, route: Route | None = None) -> Answer:

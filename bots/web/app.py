@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agent.service import Agent
-from bots.web import api, docs_api, openai_compat
+from bots.web import api, docs_api, local_api, openai_compat
 from bots.web.auth import Authenticator
 from bots.web.chat import ChatService
 from bots.web.docview import ExampleQuestions
@@ -35,10 +35,13 @@ from oncall.core.settings import Settings, WebSettings
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, agent: Agent, state: AppState | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, agent: Agent, state: AppState | None = None, local_token: str | None = None
+) -> FastAPI:
     """The web app over `agent`, which the caller (`oncall serve`, tests) builds, owns and
     closes, like `state` (where conversations live: SQLite under the data dir, or the
     replicas' shared Postgres); without it, the app opens the embedded state itself.
+    With `local_token`, this host's `oncall` commands use the app (bots/web/local_api.py).
     Configuration errors (users file, proxies) raise here, before anything listens."""
     revoked = SqliteRevocations(settings.data_dir / "web_sessions.sqlite")
     auth = Authenticator(settings.web, revoked)
@@ -80,6 +83,8 @@ def create_app(settings: Settings, agent: Agent, state: AppState | None = None) 
     app.include_router(api.router, tags=["chat"])
     app.include_router(docs_api.router)
     app.include_router(openai_compat.router)
+    if local_token:
+        local_api.install(app, settings, local_token)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_service_routes(app)
     return app

@@ -35,12 +35,17 @@ LOG_CONFIG = {
 
 
 def serve(
-    settings: Settings, agent: Agent, host: str, port: int, state: AppState | None = None
+    settings: Settings,
+    agent: Agent,
+    host: str,
+    port: int,
+    state: AppState | None = None,
+    local_token: str | None = None,
 ) -> None:
     """Serve `agent` until Ctrl-C / SIGTERM. The caller builds the agent (and the app
     `state` its conversations live in) first, so a model or configuration problem fails
-    before anything listens."""
-    app = create_app(settings, agent, state)
+    before anything listens. `local_token` opens the local API (bots/web/local_api.py)."""
+    app = create_app(settings, agent, state, local_token)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=LOG_CONFIG, proxy_headers=False,
         timeout_graceful_shutdown=10,

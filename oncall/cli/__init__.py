@@ -1,5 +1,5 @@
 """The `oncall` command (Typer) and the composition root that builds `Deps`."""
 
-from oncall.cli.main import app
+from oncall.cli.entry import app
 
 __all__ = ["app"]

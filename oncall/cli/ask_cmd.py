@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.state import Route
 from oncall.cli.console import (
     GroupsOpt,
-    agent_session,
     console,
     err_console,
     friendly_errors,
@@ -19,11 +17,14 @@ from oncall.cli.console import (
     load_settings,
 )
 from oncall.cli.render import answer_json, render_answer, shown
+from oncall.cli.via_service import Asker, asking_agent
 from oncall.core.errors import OncallError
 from oncall.core.identity import Principal
+from oncall.core.questions import validate_question
 
 if TYPE_CHECKING:
-    from agent.service import Agent, Answer
+    from agent.service import Answer
+    from agent.state import Route
 
 
 def ask(
@@ -45,7 +46,9 @@ def ask(
         raise typer.Exit(2)
     route: Route | None = "deep" if deep else "direct" if direct else None
     settings = load_settings()
-    with friendly_errors(), agent_session(settings) as agent:
+    with friendly_errors():
+        validate_question(question)  # empty or over-long: refused before any model starts
+    with friendly_errors(), asking_agent(settings) as agent:
         who = Principal.local(groups_option(groups))
         result = agent.ask(question, thread_id=thread, route=route, user=who)
         result = settle_approvals(agent, result, who)
@@ -67,7 +70,7 @@ def chat(
     settings = load_settings()
     thread_id = thread or uuid.uuid4().hex[:12]
     who = Principal.local(groups_option(groups))
-    with friendly_errors(), agent_session(settings) as agent:
+    with friendly_errors(), asking_agent(settings) as agent:
         console.print(f"[dim]thread {thread_id} · Ctrl-D or 'exit' to leave.[/]")
         while True:
             try:
@@ -87,7 +90,7 @@ def chat(
                 err_console.print(f"[bold red]error[/]: {shown(exc)}")
 
 
-def settle_approvals(agent: Agent, answer: Answer, who: Principal) -> Answer:
+def settle_approvals(agent: Asker, answer: Answer, who: Principal) -> Answer:
     """Ask y/N for each write action the agent wants to run (no answer, or no terminal,
     means no); the turn then goes on with the decision."""
     from rich.panel import Panel

@@ -18,6 +18,7 @@ from oncall.cli.console import (
     load_settings,
 )
 from oncall.cli.render import render_hits, render_report, shown
+from oncall.cli.via_service import ingest_via, running_service, sync_via
 from oncall.core.identity import Principal
 from oncall.core.settings import Settings
 
@@ -38,12 +39,18 @@ def ingest(
 ) -> None:
     """Index documents (md, rst, txt, html, pdf, docx, pptx, code, Slack/Confluence JSON);
     unchanged files are skipped."""
-    from ingest.embed import SentenceTransformerEmbedder
-    from ingest.pipeline import ingest_paths
-    from ingest.store import DocStore
-
     settings = load_settings()
     with friendly_errors():
+        check_paths(paths)  # before the embedder, the index or a progress bar
+        service = running_service(settings)
+        if service is not None:
+            if not ingest_via(service, paths, prune, groups_option(acl), console):
+                raise typer.Exit(1)
+            return
+        from ingest.embed import SentenceTransformerEmbedder
+        from ingest.pipeline import ingest_paths
+        from ingest.store import DocStore
+
         started = time.perf_counter()
         embedder = SentenceTransformerEmbedder(settings.embedding)
         with (
@@ -64,6 +71,13 @@ def ingest(
         render_report(console, report, time.perf_counter() - started, total_chunks)
         if not report.ok:
             raise typer.Exit(1)
+
+
+def check_paths(paths: list[Path]) -> None:
+    """Missing paths fail at once, each named (the pipeline checks again, later)."""
+    for path in paths:
+        if not path.expanduser().exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
 
 
 def sync(
@@ -91,7 +105,7 @@ def sync(
             todo = [s for s in specs if not (due or watch) or state.due(s)]
             if not todo and not watch:
                 console.print("nothing due: every source synced within its schedule")
-            failed = sync_sources(settings, todo, state) if todo else False
+            failed = sync_sources(settings, todo, state, sources) if todo else False
             if not watch:
                 if failed:
                     raise typer.Exit(1)
@@ -99,8 +113,14 @@ def sync(
             time.sleep(30)
 
 
-def sync_sources(settings: Settings, specs: list[SourceSpec], state: SyncState) -> bool:
-    """Sync each source in turn (one failing source never stops the others)."""
+def sync_sources(
+    settings: Settings, specs: list[SourceSpec], state: SyncState, registry: Path
+) -> bool:
+    """Sync each source in turn (one failing source never stops the others), through the
+    running service when there is one."""
+    service = running_service(settings)
+    if service is not None:
+        return not sync_via(service, registry, [s.name for s in specs], console)
     from ingest.embed import SentenceTransformerEmbedder
     from ingest.pipeline import sync_source
     from ingest.store import DocStore
@@ -150,15 +170,24 @@ def search(
         err_console.print(f"[bold red]error[/]: --mode {mode!r}: use hybrid, dense or bm25")
         raise typer.Exit(2)
     who = Principal.local(groups_option(groups))
-    with friendly_errors(), DocStore(settings.store, settings.data_dir) as store:
-        embedder = SentenceTransformerEmbedder(settings.embedding)
-        hits = search_docs(
-            query,
-            store,
-            embedder,
-            k,
-            r.prefetch_k,
-            groups=who.read_groups,
-            mode=cast("SearchMode", mode),
-        )
+    with friendly_errors():
+        if not query.strip():
+            raise ValueError(
+                "the query is empty: say what to look for, e.g. oncall search 'deploy'"
+            )
+        service = running_service(settings)
+        if service is not None:
+            render_hits(console, service.search(query, k, sorted(who.groups), mode))
+            return
+        with DocStore(settings.store, settings.data_dir) as store:
+            embedder = SentenceTransformerEmbedder(settings.embedding)
+            hits = search_docs(
+                query,
+                store,
+                embedder,
+                k,
+                r.prefetch_k,
+                groups=who.read_groups,
+                mode=cast("SearchMode", mode),
+            )
         render_hits(console, hits)

@@ -113,6 +113,8 @@ def run(
         if corpus is not None and mode == "routing":
             err_console.print("[yellow]note[/]: --corpus is not used by --only routing")
             corpus = None
+        if corpus is None and mode != "routing":
+            refuse_if_served(settings)
         run_dir = out or settings.data_dir / "evals" / "runs" / f"{dataset.stem}-{mode}"
         random.seed(seed)
         embedder = SentenceTransformerEmbedder(settings.embedding)
@@ -139,6 +141,22 @@ def run(
         f"{outcome.evaluated} evaluated, {outcome.reused} from cache · {run_dir}/summary.json · "
         f"{run_dir}/report.html"
     )
+
+
+def refuse_if_served(settings: Settings) -> None:
+    """`eval run` does not go through a running service yet (it builds an agent of its own,
+    which records nothing, over the index), so an eval of the configured index cannot run
+    beside one: say so at once, with the ways out, not as `store_busy` after loading the
+    embedder (docs/service.md)."""
+    from oncall.cli.service import find_service
+
+    service = find_service(settings.data_dir)
+    if service is not None:
+        raise OncallError(
+            "store_busy",
+            f"the index is held by the running service at {service.url}; evaluate a corpus "
+            "of its own with --corpus FOLDER, or stop `oncall serve` for this run",
+        )
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -14,17 +14,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.escalation import MAX_LEADS, handover_text
 from oncall.core.text import printable
-from tools.search_docs import DocHit
 
 if TYPE_CHECKING:
     from agent.service import Answer
     from ingest.pipeline import IngestReport
+    from tools.search_docs import DocHit
 
 
 def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:
     """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
+    # Imported here: `oncall --help` and input checks must not wait for the agent's imports.
+    from agent.escalation import MAX_LEADS, handover_text
     from agent.graph import tool_evidence
 
     console.print(Markdown(printable(answer.text, multiline=True)))

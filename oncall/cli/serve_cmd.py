@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +21,10 @@ from oncall.cli.console import (
 )
 from oncall.core.errors import OncallError
 from oncall.core.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.service import Agent
+    from oncall.appstate import AppState
 
 
 def slack(
@@ -62,15 +68,77 @@ def serve(
         str | None, typer.Option(help="Bind address (default: web.host, 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8080).")] = None,
+    with_slack: Annotated[
+        bool,
+        typer.Option(
+            "--slack",
+            help="Run the Slack bot in this process too (mode as for `oncall slack`), on the "
+            "same agent and index.",
+        ),
+    ] = False,
 ) -> None:
     """Web chat, JSON API (/docs) and OpenAI-compatible /v1/chat/completions, with the
-    configured auth (docs/web.md)."""
+    configured auth (docs/web.md). While it runs, `oncall ask/chat/search/ingest/sync` on
+    this host go through it (docs/service.md)."""
+    import os
+
+    from bots.slack.run import choose_mode, with_env_fallback
     from bots.web.server import serve as serve_web
     from oncall.cli.compose import app_state
+    from oncall.cli.service import local_url, published
 
     settings = load_settings()
-    with friendly_errors(), app_state(settings) as state, agent_session(settings, state) as agent:
-        serve_web(settings, agent, host or settings.web.host, port or settings.web.port, state)
+    host, port = host or settings.web.host, port or settings.web.port
+    with friendly_errors():
+        mode = None
+        if with_slack:  # its secrets are checked before the model starts
+            slack_settings = with_env_fallback(settings.slack, os.environ)  # entry point: env ok
+            settings = settings.model_copy(update={"slack": slack_settings})
+            mode = choose_mode(settings.slack, None)
+        with (
+            app_state(settings) as state,
+            agent_session(settings, state) as agent,
+            slack_alongside(settings, agent, state, mode),
+            published(settings.data_dir, local_url(host, port)) as token,
+        ):
+            serve_web(settings, agent, host, port, state, local_token=token)
+
+
+@contextlib.contextmanager
+def slack_alongside(
+    settings: Settings, agent: Agent, state: AppState, mode: str | None
+) -> Iterator[None]:
+    """The Slack bot on background threads of this process (Socket Mode connection or
+    its HTTP events server) for the block; nothing when `mode` is None."""
+    if mode is None:
+        yield
+        return
+    import logging
+
+    from bots.slack.app import HttpServer, http_app, socket_mode_handler
+    from bots.slack.run import slack_bot
+
+    log = logging.getLogger("bots.slack")
+    with slack_bot(settings, agent, state) as (bot, app):
+        if mode == "socket":
+            assert settings.slack.app_token is not None
+            handler = socket_mode_handler(app, settings.slack.app_token.get_secret_value())
+            handler.connect()
+            log.info("Slack bot connected over Socket Mode")
+            try:
+                yield
+            finally:
+                handler.close()
+        else:
+            server = HttpServer(http_app(app, bot), settings.slack.host, settings.slack.port)
+            server.start()
+            console.print(
+                f"Slack bot listening on http://{settings.slack.host}:{server.port}/slack/events"
+            )
+            try:
+                yield
+            finally:
+                server.stop()
 
 
 class ServeBackend(StrEnum):
@@ -108,6 +176,12 @@ def llm_serve(
         byte_progress("assembling model") as progress,
         embedded_server(settings.llm.embedded, settings.data_dir, progress, publish=True) as srv,
     ):
+        if srv.reused:
+            console.print(
+                f"{settings.llm.embedded.model} is already served at {srv.base_url} by another "
+                "process; other commands reuse it. Nothing to start."
+            )
+            return
         console.print(
             f"[green]serving[/] {settings.llm.embedded.model} at {srv.base_url} "
             "(OpenAI-compatible). Ctrl-C to stop."

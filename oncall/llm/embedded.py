@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from oncall.core.errors import OncallError
 from oncall.core.settings import EmbeddedLLMSettings, EmbeddedModelName
 from oncall.llm.server_process import (
@@ -173,17 +175,26 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 class LlamaServer:
-    """One `llama-server` child process bound to loopback."""
+    """One `llama-server` child process bound to loopback, or (`reused`) a healthy server of
+    the same model that another process already runs on the configured port."""
 
-    def __init__(self, config: EmbeddedLLMSettings, model_path: Path, log_path: Path):
+    def __init__(
+        self,
+        config: EmbeddedLLMSettings,
+        model_path: Path,
+        log_path: Path,
+        port: int | None = None,
+    ):
         self.config = config
         self.model_path = model_path
         self.log_path = log_path
+        self.port = port or config.port
         self.process: subprocess.Popen[bytes] | None = None
+        self.reused = False  # True: someone else's server; never stopped by us
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.config.host}:{self.config.port}/v1"
+        return f"http://{self.config.host}:{self.port}/v1"
 
     def command(self, binary: Path) -> list[str]:
         c = self.config
@@ -194,17 +205,18 @@ class LlamaServer:
             "-t", str(c.threads),
             "--jinja",
             "--host", c.host,
-            "--port", str(c.port),
+            "--port", str(self.port),
             "--alias", "local",
         ]  # fmt: skip
 
     def start(self) -> None:
-        """Start the server and block until /health is ok; clear errors otherwise."""
+        """Start the server on `self.port` and block until /health is ok; clear errors
+        otherwise (`embedded_server` picks the port; this refuses one that is taken)."""
         c = self.config
-        if not port_is_free(c.host, c.port):
+        if not port_is_free(c.host, self.port):
             raise OncallError(
                 "port_in_use",
-                f"port {c.port} on {c.host} is already in use; stop what holds it or choose "
+                f"port {self.port} on {c.host} is already in use; stop what holds it or choose "
                 "another with ONCALL_LLM__EMBEDDED__PORT",
             )
         binary = find_llama_server()
@@ -214,12 +226,56 @@ class LlamaServer:
         )
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, wait, then SIGKILL: never leave a model server behind."""
+        """SIGTERM, wait, then SIGKILL: never leave a model server behind. A reused server
+        belongs to another process and is left running."""
         stop_process_group(self.process, grace_s)
 
     def wait(self) -> int:
         assert self.process is not None
         return self.process.wait()
+
+
+def free_port(host: str) -> int:
+    """A port the kernel reports free on `host` now (another process could still take it
+    before the server binds it: `start_on_free_port` retries then)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def serves_same_model(host: str, port: int, model_path: Path, context_size: int) -> bool:
+    """True when a healthy llama-server on `host:port` serves the same packaged model file
+    (same name: the name is pinned to one sha256) with at least `context_size` tokens.
+
+    Reads llama-server's /props (`model_path`, `default_generation_settings.n_ctx`)."""
+    root = f"http://{host}:{port}"
+    if not server_is_healthy(root):
+        return False
+    try:
+        props = httpx.get(f"{root}/props", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    if not isinstance(props, dict):
+        return False
+    served = Path(str(props.get("model_path", ""))).name
+    settings = props.get("default_generation_settings") or {}
+    n_ctx = props.get("n_ctx") or (settings.get("n_ctx") if isinstance(settings, dict) else 0)
+    return served == model_path.name and isinstance(n_ctx, int) and n_ctx >= context_size
+
+
+def start_on_free_port(server: LlamaServer, attempts: int = 3) -> None:
+    """Start `server` on a free port; if another process takes the port between the choice
+    and llama-server binding it, choose again (the start then fails with the port taken)."""
+    host = server.config.host
+    for attempt in range(attempts):
+        server.port = free_port(host)
+        try:
+            server.start()
+            return
+        except OncallError as exc:
+            lost_race = exc.code in ("llama_server_failed", "port_in_use")
+            if not lost_race or port_is_free(host, server.port) or attempt == attempts - 1:
+                raise
 
 
 def state_file(data_dir: Path) -> Path:
@@ -246,22 +302,29 @@ def embedded_server(
     on_progress: Callable[[int, int], None] | None = None,
     publish: bool = False,
 ) -> Iterator[LlamaServer]:
-    """Run the embedded server for the duration of the block.
+    """Run the embedded server for the duration of the block, on `config.port` if it is
+    free. When it is taken: a healthy llama-server of the same model there is reused (not
+    stopped after the block; `server.reused`), anything else means another free port.
 
     With `publish`, the server's URL is written to the data dir so other `oncall` commands
     reuse it instead of starting their own.
     """
     model_path = ensure_model_file(config.model, data_dir / "models", on_progress)
     server = LlamaServer(config, model_path, data_dir / "logs" / "llama-server.log")
-    server.start()
+    if port_is_free(config.host, config.port):
+        server.start()
+    elif serves_same_model(config.host, config.port, model_path, config.context_size):
+        server.reused = True
+    else:
+        start_on_free_port(server)
     published = state_file(data_dir)
     try:
-        if publish:
+        if publish and not server.reused:
             published.write_text(
                 json.dumps({"base_url": server.base_url, "pid": server.process.pid})  # type: ignore[union-attr]
             )
         yield server
     finally:
-        if publish:
+        if publish and not server.reused:
             published.unlink(missing_ok=True)
         server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ingest.pipeline import IngestReport
@@ -92,3 +93,39 @@ def test_sync_registry_then_search_respects_groups(tmp_path: Path) -> None:
     broken = run("sync", "--sources", str(bad), data_dir=data)
     assert broken.returncode == 2 and "needs a path" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_empty_and_overlong_questions_fail_before_any_model_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for question, expected in (("", "the question is empty"), ("x" * 5000, "the limit is")):
+        started = time.monotonic()
+        result = run("ask", question, data_dir=data, COLUMNS="40")
+        elapsed = time.monotonic() - started
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+        # No model assembled, no server started: checked before anything expensive.
+        assert not (data / "models").exists() and not (data / "logs").exists()
+        assert elapsed < 10, f"{elapsed:.1f} s"  # ~1 s idle; headroom for a busy CI box
+
+
+def test_empty_search_fails_at_once(tmp_path: Path) -> None:
+    result = run("search", "   ", data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: the query is empty: say what to look for, e.g. oncall search 'deploy'"
+    ]
+
+
+def test_ingest_of_a_missing_long_path_is_one_line_at_40_columns(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / ("and-another-one-" * 4)
+    deep.mkdir(parents=True)
+    missing = deep / "nonexistent"
+    started = time.monotonic()
+    result = run("ingest", str(missing), data_dir=tmp_path / "data", COLUMNS="40")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: {missing}: no such file or folder"]
+    assert "files" not in result.stdout + result.stderr  # no progress bar was drawn
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing created
+    assert elapsed < 10, f"{elapsed:.1f} s"

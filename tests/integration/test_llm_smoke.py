@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.service import answer_question
@@ -57,10 +58,35 @@ def test_cited_answer_from_the_handbook(
     assert result.usage["completion_tokens"] > 0
 
 
-def test_port_in_use_is_a_clear_error(model_dir: Path, server: LlamaServer) -> None:
-    taken = EmbeddedLLMSettings(port=server.config.port)
-    with pytest.raises(OncallError) as err, embedded_server(taken, model_dir):
-        pass
+def test_a_taken_port_never_collides(model_dir: Path, server: LlamaServer) -> None:
+    """The configured port is held by the same model: reused, not started twice, and left
+    running; held by something else: the server starts on another, free port."""
+    same = EmbeddedLLMSettings(port=server.config.port)
+    with embedded_server(same, model_dir) as reused:
+        assert reused.reused and reused.process is None
+        assert reused.base_url == server.base_url
+    assert server.process is not None and server.process.poll() is None, "left running"
+
+    smaller = EmbeddedLLMSettings(port=server.config.port, context_size=16384)
+    with embedded_server(smaller, model_dir) as own:  # more context than the running one
+        assert not own.reused and own.port != server.config.port
+        assert own.process is not None and own.process.poll() is None
+
+    with socket.socket() as holder:  # not a model server at all
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = EmbeddedLLMSettings(port=holder.getsockname()[1])
+        with embedded_server(taken, model_dir) as moved:
+            assert not moved.reused and moved.port != taken.port
+            assert moved.process is not None and moved.process.poll() is None
+            assert httpx.get(moved.base_url + "/models", timeout=10).status_code == 200
+
+
+def test_start_refuses_a_taken_port_by_name(model_dir: Path, server: LlamaServer) -> None:
+    """`LlamaServer.start` itself (used with an explicit port) still says what to do."""
+    direct = LlamaServer(server.config, server.model_path, model_dir / "log")
+    with pytest.raises(OncallError) as err:
+        direct.start()
     assert err.value.code == "port_in_use"
     assert str(server.config.port) in err.value.detail
     assert "ONCALL_LLM__EMBEDDED__PORT" in err.value.detail
