@@ -172,6 +172,8 @@ def parse_claims(text: str) -> list[Claim]:
     try:
         data = json.loads(_json_part(text))
     except ValueError:
+        if text.lstrip().startswith("{"):  # JSON cut off at the token limit: not prose
+            return _whole_claims(text)
         return claims_from_text(text)
     raw = data.get("claims", []) if isinstance(data, dict) else []
     claims = []
@@ -183,6 +185,21 @@ def parse_claims(text: str) -> list[Claim]:
         except (TypeError, ValueError):
             continue
         claims.append(Claim(source, str(item.get("quote", "")), str(item.get("text", ""))))
+    return claims[:MAX_CLAIMS]
+
+
+_CLAIM_OBJECT = re.compile(
+    r'\{\s*"source"\s*:\s*\d+\s*,\s*"quote"\s*:\s*"(?:[^"\\]|\\.)*"\s*,'
+    r'\s*"text"\s*:\s*"(?:[^"\\]|\\.)*"\s*\}'
+)
+
+
+def _whole_claims(text: str) -> list[Claim]:
+    """The complete claim objects of a reply that stopped mid-way (the schema's key order)."""
+    claims = []
+    for match in _CLAIM_OBJECT.finditer(text):
+        item = json.loads(match.group(0))
+        claims.append(Claim(int(item["source"]), str(item["quote"]), str(item["text"])))
     return claims[:MAX_CLAIMS]
 
 

@@ -139,7 +139,8 @@ def compute_update(state: AgentState, deps: Deps) -> dict[str, Any]:
         usage, update["timings_ms"] = add_usage(usage, reply), _add(update["timings_ms"], ms)
         steps.append(step_log("code", reply, ms))
         code = _code_of(str(reply.content))
-        result = _run(deps, code)
+        cut_off = reply.response_metadata.get("finish_reason") == "length"
+        result = _run(deps, code, cut_off and not code)
         update["tool_calls"].append(result.record)
         if result.ok or attempt:
             break
@@ -174,13 +175,21 @@ class _Run:
         return not self.error
 
 
-def _run(deps: Deps, code: str) -> _Run:
-    """Run the program in the conversation's kernel (its own sandbox, SECURITY.md)."""
+def _run(deps: Deps, code: str, cut_off: bool = False) -> _Run:
+    """Run the program in the conversation's kernel (its own sandbox, SECURITY.md);
+    `cut_off`: the reply stopped at the token limit before the program was complete."""
     assert deps.sandbox is not None
     started = time.perf_counter()
     args = {"code": code}
     if not code.strip():
         record = ToolCallRecord("run_python", args, False, _ms(started), [])
+        if cut_off:
+            return _Run(
+                record,
+                "",
+                "the program was cut off at the reply's length limit: "
+                "write a shorter one (no comments, no functions)",
+            )
         return _Run(record, "", "the model wrote no program")
     try:
         result = deps.sandbox.run(deps.thread_id or "default", code)

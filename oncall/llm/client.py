@@ -43,6 +43,10 @@ def invoke_chat(model: Any, messages: Sequence[BaseMessage]) -> AIMessage:
     base_url = getattr(model, "openai_api_base", None) or "the configured LLM server"
     try:
         reply = model.invoke(list(messages))
+    except openai.LengthFinishReasonError as exc:
+        # A schema-bound reply that hit max_tokens: the client refuses to parse it. Hand the
+        # partial text on; the callers treat a cut-off JSON reply as (partly) unusable.
+        return _cut_off_reply(exc.completion)
     except openai.APITimeoutError as exc:
         raise OncallError(
             "llm_timeout",
@@ -71,6 +75,27 @@ def invoke_chat(model: Any, messages: Sequence[BaseMessage]) -> AIMessage:
     if not isinstance(reply, AIMessage):
         raise OncallError("llm_error", f"unexpected reply type {type(reply).__name__}")
     return reply
+
+
+def _cut_off_reply(completion: Any) -> AIMessage:
+    """The partial reply of a completion that stopped at the token limit, with its usage."""
+    choices = getattr(completion, "choices", None) or []
+    content = (choices[0].message.content or "") if choices else ""
+    usage = getattr(completion, "usage", None)
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    output = int(getattr(usage, "completion_tokens", 0) or 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0)
+    return AIMessage(
+        content=content,
+        response_metadata={"finish_reason": "length"},
+        usage_metadata={
+            "input_tokens": prompt,
+            "output_tokens": output,
+            "total_tokens": prompt + output,
+            "input_token_details": {"cache_read": cached},
+        },
+    )
 
 
 _DROPPED = {"RemoteProtocolError", "ReadError", "IncompleteRead"}

@@ -215,6 +215,10 @@ class FakeVLLM:
         reply = self.replies.pop(0)
         if not request.thinking:
             reply = Reply(reply.content, "", reply.tool_calls)
+        limit = request.max_completion_tokens or request.max_tokens
+        cut = bool(limit) and words(reply.content) > (limit or 0)
+        if cut:  # as vLLM: the reply stops at the limit with finish_reason "length"
+            reply = Reply(" ".join(reply.content.split()[:limit]), reply.reasoning)
         prompt = sum(words(m.content) for m in request.messages if isinstance(m.content, str))
         tool_words = sum(words(json.dumps(args)) + 1 for _, args in reply.tool_calls)
         completion = words(reply.content) + words(reply.reasoning) + tool_words
@@ -224,7 +228,7 @@ class FakeVLLM:
             "total_tokens": prompt + completion,
         }
         self.usage.append(usage)
-        finish = "tool_calls" if reply.tool_calls else "stop"
+        finish = "length" if cut else "tool_calls" if reply.tool_calls else "stop"
         return reply, usage, finish
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

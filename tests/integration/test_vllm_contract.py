@@ -29,7 +29,13 @@ from oncall.llm.client import build_chat_model, invoke_chat
 from oncall.llm.context_budget import fit_agent_settings, server_context_tokens
 from oncall.llm.vllm_serve import VllmServer
 from oncall.testing.fake_vllm import FakeVLLM, Reply
-from oncall.testing.fakes import FakeStore, HashEmbedder, answer_action, call_action
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    answer_action,
+    call_action,
+    claims_reply,
+)
 from tests.unit.test_graph import CHUNKS
 
 QWEN3 = LLMSettings(model="local", supports_thinking=True, max_tokens=256, seed=7, max_retries=0)
@@ -209,6 +215,26 @@ def test_the_forced_final_answer_offers_only_the_answer(fake: FakeVLLM) -> None:
     assert "anyOf" not in schemas[1] and schemas[1]["properties"]["action"] == {"const": "answer"}
     assert fake.requests[1].messages[-1].role == "user"
     assert answer.text.startswith("The primary acks within 15 minutes")
+
+
+def test_a_reply_cut_off_at_max_tokens_keeps_its_complete_claims(fake: FakeVLLM) -> None:
+    """vLLM stops a schema-bound reply at max_tokens (finish_reason "length"); the OpenAI
+    client then refuses to parse it. The turn must not crash: the complete claims count."""
+    sev2 = "A SEV2 page is acknowledged within 15 minutes."
+    rambling = " ".join(["and so on"] * 40)
+    fake.enqueue(claims_reply((1, "acknowledged within 15 minutes", sev2), (1, "x", rambling)))
+    embedder = HashEmbedder()
+    short = QWEN3.model_copy(update={"max_tokens": 40})
+    deps = Deps(
+        store=FakeStore(CHUNKS, embedder),  # type: ignore[arg-type]
+        embedder=embedder,
+        chat_model=build_chat_model(short, fake.base_url, thinking=False),
+        retrieval=RetrievalSettings(top_k=2, min_similarity=0.2),
+    )
+    answer = Agent(deps).ask("Who acknowledges a SEV2 page, and how fast?", route="direct")
+    assert fake.rejections == [] and len(fake.requests) == 1
+    assert answer.text == "A SEV2 page is acknowledged within 15 minutes [1]."
+    assert answer.usage["completion_tokens"] == 40
 
 
 def test_context_budget_read_from_the_server(fake: FakeVLLM) -> None:

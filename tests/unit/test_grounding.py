@@ -189,3 +189,13 @@ def test_citations_are_numbered_in_the_order_they_appear() -> None:
         "kestrel-mtls-client expires 2027-02-15 [1]. SEV2 pages are acked within 15 minutes [2]."
     )
     assert [(c.number, c.hit.chunk_id) for c in citations] == [(1, "c3"), (2, "c1")]
+
+
+def test_a_reply_cut_off_at_the_token_limit_keeps_its_complete_claims() -> None:
+    """The server stopped mid-claim: complete claims count, the torn one and the JSON
+    syntax never become prose claims."""
+    cut = '{"claims": [{"source": 1, "quote": "within \\"15\\" minutes", "text": "15 minutes."}, '
+    cut += '{"source": 2, "quote": "SEV1 pag'
+    (claim,) = parse_claims(cut)
+    assert (claim.source, claim.quote, claim.text) == (1, 'within "15" minutes', "15 minutes.")
+    assert parse_claims('{"claims": [{"source": 1, "quo') == []
