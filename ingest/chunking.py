@@ -5,6 +5,11 @@ section, text accumulates until `soft_chars`; a single block longer than `max_ch
 at sentence or word boundaries (source code: between lines). A table starts a new chunk and
 is not cut below `max_chars`, so its rows keep their header; a small table may share its
 chunk with the short text around it in the same section.
+
+Each data row of a table is also a chunk of its own, written as "section: column: value;
+column: value" (`table_rows`): a question such as "how fast must SEV2 pages be
+acknowledged?" then meets one short passage holding its terms ("SEV2", "Acknowledge page")
+instead of a whole table whose other rows dilute it, and the row's answer can be quoted.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Chunk:
     section: list[str] = field(default_factory=list)
     page: int | None = None
     language: str | None = None  # set for source code, from its blocks
+    row: bool = False  # one table row (`table_rows`), listed after the document's chunks
 
     @property
     def section_path(self) -> str:
@@ -40,6 +46,7 @@ def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> l
     chunks: list[Chunk] = []
     titles: list[tuple[int, str]] = []  # (depth, text) stack
     current: Chunk | None = None
+    rows: list[Chunk] = []
 
     def flush() -> None:
         nonlocal current
@@ -65,8 +72,41 @@ def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> l
                 current.text += "\n\n" + piece
             if block.kind == "table":
                 flush()
+        if block.kind == "table":
+            context = " > ".join(section)
+            rows += [
+                Chunk(r, section, block.page, row=True) for r in table_rows(block.text, context)
+            ]
     flush()
-    return _merge_small(chunks, cfg)
+    # Rows go after the document's own chunks: small text after a table still joins it.
+    return _merge_small(chunks, cfg) + rows
+
+
+_RULE = re.compile(r"^\|?\s*:?-{3,}")
+
+
+def table_rows(table: str, context: str = "", max_rows: int = 200) -> list[str]:
+    """The data rows of a pipe table, each as "context: header: cell; header: cell".
+    Tables without a header rule, or of one column, give nothing (no headers to pair)."""
+    lines = [ln.strip() for ln in table.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 3 or not _RULE.match(lines[1]):
+        return []
+    header = _cells(lines[0])
+    if len(header) < 2:
+        return []
+    rows = []
+    for line in lines[2 : 2 + max_rows]:
+        pairs = [f"{h}: {c}" for h, c in zip(header, _cells(line), strict=False) if c]
+        if len(pairs) >= 2:
+            rows.append((f"{context}: " if context else "") + "; ".join(pairs))
+    return rows
+
+
+def _cells(line: str) -> list[str]:
+    """Cells of one pipe-table line; an escaped pipe (`a \\| b`) stays inside its cell."""
+    inner = line.strip().removeprefix("|")
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
 
 
 def _merge_small(chunks: list[Chunk], cfg: ChunkingConfig) -> list[Chunk]:

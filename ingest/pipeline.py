@@ -28,7 +28,7 @@ from oncall.core.settings import IngestSettings
 
 # Bump when partitioning or chunking changes what a file turns into: every file is then
 # re-indexed on the next sync, as if its content had changed.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 
 ProgressFn = Callable[[str, int], None]  # (file shown, chunks written) after each file
 

@@ -48,7 +48,10 @@ def write_docx(path: Path) -> Path:
 
 
 def sections(path: Path, limits: PartitionLimits | None = None) -> list[tuple[str, int | None]]:
-    return [(c.section_path, c.page) for c in chunk_blocks(partition_file(path, limits))]
+    """Section and page of each chunk in document order (table-row chunks, listed after the
+    document's own chunks, are left out)."""
+    chunks = chunk_blocks(partition_file(path, limits))
+    return [(c.section_path, c.page) for c in chunks if not c.row]
 
 
 # ---------------------------------------------------------------- PDF
@@ -231,7 +234,7 @@ def test_pptx_slides_are_sections_with_notes_tables_and_pages(tmp_path: Path) ->
     deck.save(str(tmp_path / "review.pptx"))
 
     chunks = chunk_blocks(partition_file(tmp_path / "review.pptx"))
-    got = {(c.section_path, c.page): c.text for c in chunks}
+    got = {(c.section_path, c.page): c.text for c in chunks if not c.row}
     assert got[("INC-2417 review", 1)] == "Tracking team"
     assert got[("INC-2417 review > Root cause", 2)] == (
         "Handler buffer is 512 KB\n  events over it panicked\n\n"
@@ -240,6 +243,8 @@ def test_pptx_slides_are_sections_with_notes_tables_and_pages(tmp_path: Path) ->
     actions_text = got[("INC-2417 review > Action items", 3)]
     assert "| ID | Action |\n|---|---|\n| NTF-418 | a \\| b |" in actions_text
     assert "grouped" in actions_text
+    rows = [c.text for c in chunks if c.row]
+    assert rows == ["INC-2417 review > Action items: ID: NTF-418; Action: a | b"]
 
 
 def test_handbook_deck_pages_and_sections() -> None:

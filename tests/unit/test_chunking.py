@@ -66,7 +66,8 @@ def test_table_is_its_own_chunk() -> None:
     table = "| Service | Owner |\n|---|---|\n| payments-api | Pay |"
     blocks = [title("A"), text("before"), Block("table", table), text("after")]
     chunks = chunk_blocks(blocks, NO_MERGE)
-    assert [c.text for c in chunks] == ["before", table, "after"]
+    assert [c.text for c in chunks if not c.row] == ["before", table, "after"]
+    assert [c.text for c in chunks if c.row] == ["A: Service: payments-api; Owner: Pay"]
     assert all(c.section == ["A"] for c in chunks)
 
 
@@ -133,3 +134,22 @@ def test_split_long_keeps_text_order_when_a_long_sentence_follows_a_short_one() 
     from ingest.chunking import _split_long
 
     assert _split_long("Alpha beta. " + "x" * 100, 60) == ["Alpha beta.", "x" * 60, "x" * 40]
+
+
+def test_each_table_row_is_also_a_passage_of_its_own() -> None:
+    from ingest.chunking import table_rows
+
+    table = (
+        "| Severity | Acknowledge page | Status page |\n|---|---|---|\n"
+        "| SEV1 | 5 minutes | within 20 minutes |\n| SEV2 | 15 minutes | |\n"
+    )
+    blocks = [Block("title", "Severity", depth=1), Block("table", table)]
+    chunks = chunk_blocks(blocks)
+    rows = [c.text for c in chunks if c.row]
+    assert rows == [
+        "Severity: Severity: SEV1; Acknowledge page: 5 minutes; Status page: within 20 minutes",
+        "Severity: Severity: SEV2; Acknowledge page: 15 minutes",
+    ]
+    assert [c.text for c in chunks if not c.row] == [table], "the table stays whole"
+    assert table_rows("| a |\n|---|\n| 1 |") == [], "one column: nothing to pair"
+    assert table_rows("| a | b |\n| 1 | 2 |") == [], "no header rule: not a table we can read"
