@@ -12,7 +12,7 @@ from agent.records import TurnRecorder
 from agent.router import Router, load_router_artefact
 from agent.service import Agent
 from agent.state import Deps
-from ingest.embed import Embedder, SentenceTransformerEmbedder
+from ingest.embed import Embedder, load_embedder
 from ingest.store import DocStore
 from oncall.appstate import AppState
 from oncall.core.redact import install_log_redaction, secret_values
@@ -51,7 +51,7 @@ def build_deps(
     DEEP context budget is sized to the server's context length (oncall/llm/context_budget.py).
     Internal tools audit and rate-limit through `state` (the app state, shared by replicas
     on Postgres)."""
-    embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
+    embedder = embedder or load_embedder(settings.embedding)
     sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
     catalogue = load_internal_tools(settings, state)  # first: it may fail on a config error
     # Every configured secret is cut from tool output, answers and this process's logs.
@@ -62,7 +62,7 @@ def build_deps(
         embedder=embedder,
         chat_model=build_chat_model(settings.llm, base_url, thinking=False),
         deep_model=build_chat_model(settings.llm, base_url, thinking=True),
-        router=Router(embedder, load_router_artefact()),
+        router=Router(embedder, load_router_artefact(embedder=embedder.name)),
         retrieval=settings.retrieval,
         agent=_resolve_tool_planning(fit_agent_settings(settings, base_url), settings),
         catalogue=catalogue,
