@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.state import Route
+from agent.router import Route
 from oncall.cli.console import (
     GroupsOpt,
     agent_session,

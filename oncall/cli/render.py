@@ -14,7 +14,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.escalation import MAX_LEADS, handover_text
 from oncall.core.text import printable
 from tools.search_docs import DocHit
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 
 def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:
     """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
+    # Imported here: `oncall search` renders hits only and starts without the agent stack.
+    from agent.escalation import MAX_LEADS, handover_text
     from agent.graph import tool_evidence
 
     console.print(Markdown(printable(answer.text, multiline=True)))
