@@ -16,8 +16,12 @@ while unchanged). Then, over the same index:
 - query embedding p50 (uncached, one question at a time) and embedding throughput
   (chunks/s over 96 corpus chunks, batch 32); router CV accuracy from its artefact.
 
+`--set handbook` runs the same comparison on the sample handbook (`examples/handbook`, its
+English questions and the Chinese ones in `examples/handbook_questions_zh.jsonl`; no
+translation pairs there, so no `en twin` row): smaller, and in the repository.
+
 Chunk rankings collapse to document rankings (first occurrence wins); gold documents are
-file stems. Prints the tables, writes `benchmarks/results/retrieval-embedders.json`.
+file stems or doc ids. Prints the tables, writes `benchmarks/results/retrieval-<set>.json`.
 """
 
 from __future__ import annotations
@@ -75,11 +79,11 @@ def load(path: Path, split: str | None = None) -> list[dict[str, Any]]:
 class Bench:
     """One embedder's index and memoised searches (query vectors are cached by text)."""
 
-    def __init__(self, model: str, corpus: list[Path]):
+    def __init__(self, model: str, corpus: list[Path], name: str):
         self.raw = load_embedder(EmbeddingSettings(model=model, query_cache=0)).inner  # type: ignore[attr-defined]
         self.embedder = CachedQueries(self.raw, size=10_000)
         slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
-        self.store = DocStore(StoreSettings(), RESULTS / f"index-rhdh-{slug}")
+        self.store = DocStore(StoreSettings(), RESULTS / f"index-{name}-{slug}")
         started = time.perf_counter()
         report = ingest_paths(corpus, self.store, self.embedder, IngestSettings(), prune=True)
         self.ingest = {
@@ -127,21 +131,35 @@ class Bench:
         return round(len(texts) / (time.perf_counter() - started), 1)
 
 
+def question_sets(args: argparse.Namespace) -> tuple[list[Path], list[Any], list[Any]]:
+    """(folders to index, English questions, Chinese questions) of the chosen set."""
+    if args.set == "handbook":
+        en = load(REPO / "examples" / "handbook_questions.jsonl")
+        zh = [
+            {**q, "language": "zh"} for q in load(REPO / "examples" / "handbook_questions_zh.jsonl")
+        ]
+        return [REPO / "examples" / "handbook", ZH_DOCS], en, zh
+    return (
+        [args.data / "corpus", ZH_DOCS],
+        load(args.data / "questions_dev.jsonl"),
+        load(ZH_QUESTIONS, split="dev"),
+    )
+
+
 def run_one(model: str, args: argparse.Namespace) -> dict[str, Any]:
-    bench = Bench(model, [args.data / "corpus", ZH_DOCS])
+    corpus, en, zh = question_sets(args)
+    bench = Bench(model, corpus, args.set)
     print(f"[{model}] index: {bench.ingest}", flush=True)
-    en = load(args.data / "questions_dev.jsonl")
-    zh = load(ZH_QUESTIONS, split="dev")
     by_id = {q["id"]: q for q in en}
     twins = [by_id[q["id"]] for q in zh if q["id"] in by_id]
     out: dict[str, Any] = {"embedder": bench.raw.name, "index": bench.ingest}
     out["en"] = {mode: bench.evaluate(en, mode) for mode in ("bm25", "dense", "hybrid")}
     out["zh->en"] = bench.evaluate(zh)
-    out["en twin"] = bench.evaluate(twins)
+    out["en twin"] = bench.evaluate(twins) if twins else None
     out["en->zh"] = bench.evaluate(load(EN_TO_ZH))
 
     pool = en + zh
-    groups = [q["id"] for q in pool]  # a Chinese question shares its English twin's id
+    groups = [q["id"] for q in pool]  # a Chinese rhdh question shares its English twin's id
     langs = [q.get("language", "en") for q in pool]
 
     def cv_score(params: Any, i: int) -> tuple[float, float]:
@@ -152,7 +170,7 @@ def run_one(model: str, args: argparse.Namespace) -> dict[str, Any]:
     out["cv"] = cv.summary()
     chosen = cv.chosen
     out["tuned"] = {"en": bench.evaluate(en, **chosen), "zh->en": bench.evaluate(zh, **chosen),
-                    "en twin": bench.evaluate(twins, **chosen),
+                    "en twin": bench.evaluate(twins, **chosen) if twins else None,
                     "en->zh": bench.evaluate(load(EN_TO_ZH), **chosen)}  # fmt: skip
     out["cv_by_lang"] = {
         lang: _cv_lang(cv.per_fold, pool, langs, lang, bench) for lang in ("en", "zh")
@@ -174,7 +192,7 @@ def _cv_lang(folds: list[dict[str, Any]], pool: list[dict[str, Any]], langs: lis
     """Held-out scores of one language: each question scored with its fold's pick."""
     from evals.retrieval_cv import fold_of
 
-    fold = fold_of([q["id"] for q in pool], 5)
+    fold = fold_of([q["id"] for q in pool], 5)  # as cross_validate dealt them
     picks = {f["fold"]: f["params"] for f in folds}
     rows = [
         score(bench.ranked(q["question"], **picks[fold[i]]), set(q["gold_doc_ids"]))
@@ -187,7 +205,7 @@ def _cv_lang(folds: list[dict[str, Any]], pool: list[dict[str, Any]], langs: lis
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     names = list(results)
-    print("\nhit@5 / MRR (rhdh dev; defaults prefetch 30, RRF k 60, no boost unless 'CV')")
+    print("\nhit@5 / MRR (defaults prefetch 30, RRF k 60, no boost; CV rows: 5-fold held-out)")
     print(f"{'':34}" + "".join(f"{n:>26}" for n in names))
 
     def row(label: str, get: Any) -> None:
@@ -203,7 +221,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         return f"{m['hit@5']:.3f} / {m['mrr']:.3f}"
 
     for mode in ("bm25", "dense", "hybrid"):
-        row(f"en {mode} (n=246)", lambda r, m=mode: pair(r["en"][m]))
+        row(f"en {mode}", lambda r, m=mode: pair(r["en"][m]))
     row("en twin, hybrid", lambda r: pair(r["en twin"]))
     row("zh->en, hybrid", lambda r: pair(r["zh->en"]))
     row("en->zh, hybrid", lambda r: pair(r["en->zh"]))
@@ -230,11 +248,12 @@ def main() -> None:
     ap.add_argument(
         "--data", type=Path, default=DATA, help="folder with corpus/ and questions_dev.jsonl"
     )
+    ap.add_argument("--set", choices=("rhdh", "handbook"), default="rhdh")
     args = ap.parse_args()
     results = {m: run_one(m, args) for m in args.embedders}
     print_table(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / "retrieval-embedders.json"
+    target = RESULTS / f"retrieval-{args.set}.json"
     meta = {"cpus": os.cpu_count(), "load_avg_1min_after": round(os.getloadavg()[0], 2)}
     target.write_text(
         json.dumps({"machine": meta, "results": results}, indent=2, ensure_ascii=False)

@@ -34,7 +34,8 @@ def _handbook_key(embedder: Embedder) -> str:
         h.update(part.encode() + b"\0")
     roots = [HANDBOOK, Path(ingest.__file__).parent]
     for path in sorted(p for root in roots for p in root.rglob("*") if p.is_file()):
-        if path.suffix != ".pyc":
+        # The embedder modules are covered by the embedder's name (model and engine version).
+        if path.suffix != ".pyc" and not path.name.startswith("embed"):
             h.update(str(path).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:24]
 

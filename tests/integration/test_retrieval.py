@@ -49,20 +49,16 @@ def test_chinese_questions_find_the_english_handbook_pages(
     """The handbook is English; the people asking write Chinese as often as English."""
     questions = [json.loads(line) for line in HANDBOOK_QUESTIONS_ZH.read_text().splitlines()]
     assert len(questions) >= 20 and all(q["language"] == "zh" for q in questions)
-    hits_at_5, misses = 0, []
+    hits_at_5, reciprocal_ranks, misses = 0, 0.0, []
     for q in questions:
         ranked = [h.doc_id for h in search_docs(q["question"], handbook_store, embedder, k=5)]
-        if set(ranked) & set(q["gold_doc_ids"]):
-            hits_at_5 += 1
-        else:
+        rank = next((i for i, d in enumerate(ranked, 1) if d in q["gold_doc_ids"]), None)
+        if rank is None:
             misses.append(q["id"])
-    # MiniLM found 0.65 of these (English-only embedding, the BM25 arm on identifiers alone).
-    assert hits_at_5 / len(questions) >= 0.85, misses
-
-
-def test_a_chinese_question_without_identifiers_finds_its_page(
-    handbook_store: DocStore, embedder: Embedder
-) -> None:
-    """No English word to match: only the multilingual embedding can bridge this one."""
-    hits = search_docs("生病了不能继续值班怎么办？", handbook_store, embedder, k=5)
-    assert "oncall/rotation-and-handover" in [h.doc_id for h in hits], [h.doc_id for h in hits]
+        else:
+            hits_at_5 += 1
+            reciprocal_ranks += 1 / rank
+    # MiniLM (English-only) reached hit@5 0.90 and MRR 0.76 here, mostly through the English
+    # identifiers in the questions; multilingual-e5-small 0.95 and 0.86 (docs/retrieval.md).
+    assert hits_at_5 / len(questions) >= 0.9, misses
+    assert reciprocal_ranks / len(questions) >= 0.8
