@@ -197,7 +197,8 @@ def claims_from_text(text: str) -> list[Claim]:
     claims = []
     for sentence in _SENTENCE.split(text.strip()):
         marker = _MARKER.search(sentence)
-        plain = _MARKER.sub("", sentence).strip()
+        # "dashboards [2]." -> "dashboards." (no space left before the punctuation)
+        plain = re.sub(r"\s+([.,;:!?。，；：！？])", r"\1", _MARKER.sub("", sentence)).strip()
         if plain:
             claims.append(Claim(int(marker.group(1)) if marker else 0, "", plain, quoted=False))
     return claims

@@ -43,8 +43,10 @@ engineer's question. Reply with JSON only: {{"code": "..."}}.
 Rules:
 - Use the numbers in the question. A figure the question does not give (an SLO target, a \
 limit) may come from the numbered documents: write it with a comment like "# from [2]".
-- Attached data files are in the working folder: read them by name (pandas.read_csv, json, \
-open); never type their contents into the code.
+- The numbered documents are text, not files: copy a figure you need into the code as a \
+number. Attached data files (when the question has any) are in the working folder: read \
+them by name (pandas.read_csv, json, open); never type their contents into the code. \
+Open no other file.
 - The standard library, numpy and pandas are available; there is no network.
 - End by printing one line that states the answer with its unit, e.g. \
 print(f"Error budget left: {{left:.2f}} minutes").
@@ -153,7 +155,9 @@ def compute_update(state: AgentState, deps: Deps) -> dict[str, Any]:
         "files": [f.name for f in files],
     }
     if not result.ok:
-        update["failure"] = f"I couldn't compute this: the program failed ({result.error})."
+        update["failure"] = (
+            f"I couldn't compute this: the program failed ({_last_line(result.error)})."
+        )
         return update
     return {**update, **_answer(result, code, docs, question)}
 
@@ -252,7 +256,8 @@ def _number_in(literal: str, doc_facts: set[str]) -> bool:
 def _task(question: str, files: list[Attachment], paths: list[str], docs: list[Any]) -> str:
     parts = []
     if docs:
-        blocks = [wrap_document(h.text, h.location, index=n) for n, h in enumerate(docs, 1)]
+        # The title, not the location: "services/x › SLOs" reads like a path to open.
+        blocks = [wrap_document(h.text, h.title, index=n) for n, h in enumerate(docs, 1)]
         parts.append("\n\n".join(blocks))
     for f in files:
         head = "\n".join(f.content.splitlines()[:5])
@@ -261,6 +266,13 @@ def _task(question: str, files: list[Attachment], paths: list[str], docs: list[A
         )
     parts.append(f"Question: {question}")
     return "\n\n".join(parts)
+
+
+def _last_line(error: str) -> str:
+    """The exception line of a traceback: the frames above it name host library paths and
+    are for the model's fix attempt, not for the reader."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
 
 
 def _code_of(reply: str) -> str:

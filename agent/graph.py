@@ -26,8 +26,10 @@ from agent.compute import compute_update, wants_computation
 from agent.deep import action_update, add_usage, queued_update, seed_update, step_log
 from agent.escalation import build_handover, wants_human
 from agent.history import conversation_history, retrieval_query
+from agent.live_state import asks_live_state
 from agent.prompts import NOT_IN_DOCS, clip_middle, wrap_document
 from agent.state import AgentState, Deps, ToolCallRecord
+from agent.tooling import TOOLS_BY_NAME, tools_for
 from oncall.core.redact import redact_text
 from tools.search_docs import DocHit
 
@@ -37,15 +39,21 @@ def route(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     question = state["question"]
     router = runtime.context.router
     override = state.get("route_override")
+    source = "override" if override else "none"
     if router is not None:
         decision = router.decide(question, override=override)
         chosen, reason, confidence = decision.route, decision.reason, decision.confidence
+        source = decision.source
     else:
         chosen = override or "direct"
         reason = "user override" if override else "no router configured"
         confidence = 1.0
+    live = chosen == "direct" and source != "override" and asks_live_state(question)
+    if live and has_internal_tools(runtime.context):
+        chosen, reason = "deep", "asks about live state: the internal tools answer it"
     mode = "docs"
-    if override != "direct" and wants_computation(question, state.get("attachments") or []):
+    computes = override != "direct" and code_allowed(runtime.context)
+    if computes and wants_computation(question, state.get("attachments") or []):
         chosen, mode = "deep", "compute"
         reason = "a computation: a program runs it in the sandbox"
     return {
@@ -72,6 +80,17 @@ def route(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "timings_ms": {"route": _ms_since(started)},
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0},
     }
+
+
+def has_internal_tools(deps: Deps) -> bool:
+    """Whether the asker may call any internal tool (catalogue tools its groups allow)."""
+    return any(t.name not in TOOLS_BY_NAME for t in tools_for(deps))
+
+
+def code_allowed(deps: Deps) -> bool:
+    """Whether this asker's front end lets code run (a Slack channel's `tools` list may
+    leave run_python out). Without a sandbox the compute path still runs, to say so."""
+    return deps.allowed_tools is None or "run_python" in deps.allowed_tools
 
 
 def choose_path(state: AgentState) -> Literal["answer_direct", "plan", "compute"]:

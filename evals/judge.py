@@ -1,8 +1,8 @@
 """Optional LLM judge for answer correctness and faithfulness (`oncall eval run --judge`).
 
 The judge is the configured chat model (thinking off), asked for one line of JSON with a
-1-5 score; the score is reported as (score - 1) / 4 in [0, 1]. The prompts are below and in
-the README. A small local model is a weak judge: use a strong model (`--judge` with
+1-5 score; the score is reported as (score - 1) / 4 in [0, 1]. The prompts are below and the
+rubric in docs/evals.md. A small local model is a weak judge: use a strong model (`--judge` with
 ONCALL_LLM__BASE_URL pointing at vLLM) when the judge scores matter, and read them next to
 token F1 and semantic similarity, which need no model.
 

@@ -12,5 +12,5 @@ echo "Q: $question"
 .venv/bin/oncall ask "$question"
 echo
 # The internal-tools demo (oncall demo): the planning step calls get_oncall on the demo
-# platform; with the 0.5B default model the final answer is weak and slow (README).
+# platform, then answers from its results (about a minute on 2 idle cores).
 .venv/bin/oncall demo "Who is on call for payments and is it healthy?"

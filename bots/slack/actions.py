@@ -1,4 +1,4 @@
-"""Button clicks: feedback, think harder, escalate, approve / reject a write.
+"""Button clicks: feedback, show code, think harder, escalate, approve / reject a write.
 
 Each handler runs on the bot's worker pool (the click was acknowledged already). A button
 carries a reference to what the bot stored when it posted the message (`SlackStore.refs`),
@@ -43,6 +43,7 @@ def handle_action(bot: SlackBot, action_id: str, ref: str, body: dict[str, Any])
         msg.UNHELPFUL: lambda: _feedback(bot, ref, data, user, helpful=False),
         msg.DEEPER: lambda: _think_harder(bot, ref, data, user),
         msg.ESCALATE: lambda: _escalate(bot, ref, data, user),
+        msg.SHOW_CODE: lambda: _show_code(bot, ref, data, user),
         msg.APPROVE: lambda: _decide(bot, data, user, body, approved=True),
         msg.REJECT: lambda: _decide(bot, data, user, body, approved=False),
     }
@@ -80,6 +81,19 @@ def _think_harder(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> N
         return
     thread_ts = data["thread_ts"]
     bot.answer(Question(data["channel"], user, data["question"], thread_ts, thread_ts), "deep")
+
+
+def _show_code(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:
+    """Post the program behind a computed answer and its output in the thread, once (the
+    whole thread sees it; a second click is told where it is)."""
+    computation = data.get("computation")
+    if not computation:
+        _tell(bot, data["channel"], user, "This answer ran no program.", data["thread_ts"])
+        return
+    if not bot.store.claim(f"code:{ref}"):  # atomic: two quick clicks post once
+        _tell(bot, data["channel"], user, "The code is already in this thread.", data["thread_ts"])
+        return
+    bot.post(data["channel"], data["thread_ts"], msg.code_message(computation, user))
 
 
 def _escalate(bot: SlackBot, ref: str, data: dict[str, Any], user: str) -> None:

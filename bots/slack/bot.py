@@ -25,8 +25,11 @@ from slack_sdk.errors import SlackApiError
 from agent.escalation import build_handover, handover_text
 from agent.service import Agent, Answer, validate_question
 from agent.state import AgentState, Handover, Route
+from bots.attachments import AttachmentRefused
 from bots.slack import messages as msg
 from bots.slack.config import ChannelConfig, ChannelPolicy, UserDirectory, mention
+from bots.slack.files import SlackFiles, shared_files
+from bots.slack.formatting import escape
 from bots.slack.progress import StatusMessage, explain_failure
 from bots.slack.question import Question
 from bots.slack.recovery import JobKeeper, job_payload
@@ -55,6 +58,8 @@ class SlackBot:
         workers: int = 4,
         leases: Leases | None = None,
         lease_s: float = 30.0,
+        web_url: str | None = None,
+        files: SlackFiles | None = None,
     ):
         self.agent = agent
         self.client = client
@@ -62,6 +67,8 @@ class SlackBot:
         self.channels = channels or ChannelConfig()
         self.directory = directory or UserDirectory(client)
         self.docs_base_url = docs_base_url
+        self.web_url = web_url  # the web chat: file citations open its document view
+        self.files = files or SlackFiles.for_client(client, 256)
         self.escalation_contact = escalation_contact
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
@@ -109,8 +116,9 @@ class SlackBot:
         bot_tag = f"<@{bot_user_id}>" if bot_user_id else None
         text = raw.replace(bot_tag, " ").strip() if bot_tag else raw.strip()
         question = Question(
-            channel, user, re.sub(r"\s+", " ", text), ts, event.get("thread_ts") or ts
-        )
+            channel, user, re.sub(r"\s+", " ", text), ts, event.get("thread_ts") or ts,
+            shared_files(event),
+        )  # fmt: skip
         if event.get("type") == "app_mention" or event.get("channel_type") == "im":
             return question
         if bot_tag and bot_tag in raw:
@@ -159,6 +167,7 @@ class SlackBot:
         if self._keeper is not None:
             self._keeper.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.files.close()
         try:
             self.store.release_jobs()
         except Exception as exc:  # the store is gone: the leases lapse on their own
@@ -196,9 +205,15 @@ class SlackBot:
         except ValueError as exc:  # empty, or longer than the agent takes
             self.finish(status, q, msg.notice(f":warning: {exc}" if q.text else _EMPTY_QUESTION))
             return
+        try:
+            attachments = self.files.attachments(q.files)
+        except AttachmentRefused as exc:  # not text, too large, gone: say so, run nothing
+            self.finish(status, q, msg.notice(f":warning: {escape(str(exc))}"))
+            return
         user = self.directory.principal(q.user, policy)
         answer = None
-        for event in self.agent_for(policy).stream(q.text, q.thread_id, route, user):
+        turn = self.agent_for(policy).stream(q.text, q.thread_id, route, user, attachments)
+        for event in turn:
             if event.answer is not None:
                 answer = event.answer
             else:
@@ -242,9 +257,12 @@ class SlackBot:
         handover = _handover(answer, self.escalation_contact)  # a name; the mention leads
         ref = self.store.put_ref(
             {**base, "kind": "answer", "asker": q.user, "question": answer.question,
-             "turn_id": answer.turn_id, "handover": handover_text(handover)}
+             "turn_id": answer.turn_id, "handover": handover_text(handover),
+             "computation": msg.computation_ref(answer.computation)}
         )  # fmt: skip
-        parts = msg.answer_messages(answer, ref, self.docs_base_url, mention(contact))
+        parts = msg.answer_messages(
+            answer, ref, self.docs_base_url, mention(contact), web_url=self.web_url
+        )
         self.finish(status, q, parts[0])
         for part in parts[1:]:
             self.post(q.channel, q.thread_ts, part)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from agent.citations import Citation
+from bots.doclinks import absolute, view_url
 from oncall.core.text import printable
 from tools.search_docs import DocHit
 
@@ -93,19 +94,33 @@ def _prose(text: str) -> str:
     return re.sub(r"\x02(\d+)\x03", lambda m: links[int(m.group(1))], text)
 
 
-def citation_url(hit: DocHit, docs_base_url: str | None) -> str | None:
-    """Where a citation links: the source itself when it is a URL, else the doc's path
-    under `docs_base_url`; None when neither exists (the path is shown as text)."""
+def citation_url(hit: DocHit, docs_base_url: str | None, web_url: str | None = None) -> str | None:
+    """Where a citation links: the source itself when it is a URL; else, with the web
+    chat's public `web_url`, its document view at the cited passage (people sign in there,
+    and see only what their groups may read); else the doc's path under `docs_base_url`;
+    None when none of these exists (the name is shown as text)."""
     if re.match(r"https?://", hit.source):
-        return printable(hit.source).replace("|", "%7C").replace(">", "%3E")
-    if docs_base_url:
+        return _slack_safe(printable(hit.source))
+    if web_url and not hit.chunk_id.startswith("tool:"):
+        return _slack_safe(absolute(view_url(hit.source, hit.chunk_id), web_url))
+    if docs_base_url and hit.doc_id and not hit.chunk_id.startswith("tool:"):
         return f"{docs_base_url.rstrip('/')}/{quote(hit.doc_id.lstrip('/'))}"
     return None
 
 
-def link_markers(text: str, citations: Sequence[Citation], docs_base_url: str | None) -> str:
+def _slack_safe(url: str) -> str:
+    """`|` ends a link's URL and `>` the link in mrkdwn: percent-encode them."""
+    return url.replace("|", "%7C").replace(">", "%3E")
+
+
+def link_markers(
+    text: str,
+    citations: Sequence[Citation],
+    docs_base_url: str | None,
+    web_url: str | None = None,
+) -> str:
     """Make each [n] in (already converted) mrkdwn a link to its source, outside code."""
-    urls = {c.number: citation_url(c.hit, docs_base_url) for c in citations}
+    urls = {c.number: citation_url(c.hit, docs_base_url, web_url) for c in citations}
 
     def link(match: re.Match[str]) -> str:
         url = urls.get(int(match.group(1)))
@@ -115,12 +130,14 @@ def link_markers(text: str, citations: Sequence[Citation], docs_base_url: str | 
     return "".join(p if i % 2 else _MARKER.sub(link, p) for i, p in enumerate(pieces))
 
 
-def sources_text(citations: Sequence[Citation], docs_base_url: str | None) -> str:
+def sources_text(
+    citations: Sequence[Citation], docs_base_url: str | None, web_url: str | None = None
+) -> str:
     """'*Sources*' and one line per citation, as links where possible, within one section."""
     lines = ["*Sources*"]
     for c in citations:
         label = escape(printable(_label(c.hit)))
-        url = citation_url(c.hit, docs_base_url)
+        url = citation_url(c.hit, docs_base_url, web_url)
         line = f"[{c.number}] <{url}|{label}>" if url else f"[{c.number}] `{label}`"
         if sum(len(x) + 1 for x in lines) + len(line) > SECTION_CHARS - 20:
             lines.append(f"… and {len(citations) - len(lines) + 1} more")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.approvals import pending_text
 from bots.slack.formatting import (
+    MESSAGE_BLOCKS,
     SECTION_CHARS,
     escape,
     group_sections,
@@ -33,8 +34,10 @@ DEEPER = "oncall_deeper"
 ESCALATE = "oncall_escalate"
 APPROVE = "oncall_approve"
 REJECT = "oncall_reject"
-ACTION_IDS = (HELPFUL, UNHELPFUL, DEEPER, ESCALATE, APPROVE, REJECT)
-_TAIL_BLOCKS = 3  # sources, context line, buttons
+SHOW_CODE = "oncall_show_code"
+ACTION_IDS = (HELPFUL, UNHELPFUL, DEEPER, ESCALATE, APPROVE, REJECT, SHOW_CODE)
+_TAIL_BLOCKS = 4  # sources, computation line, context line, buttons
+MAX_CODE_CHARS = 6000  # kept for "Show code" (agent/compute.py caps programs at 4,000)
 
 
 def section(mrkdwn: str) -> dict[str, Any]:
@@ -58,11 +61,17 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> d
 
 
 def answer_messages(
-    answer: Answer, ref: str, docs_base_url: str | None, contact: str
+    answer: Answer,
+    ref: str,
+    docs_base_url: str | None,
+    contact: str,
+    web_url: str | None = None,
 ) -> list[Message]:
-    """The answer as one or more thread messages; the last carries the sources, a line on
-    how it was answered, and the buttons (feedback, think harder, escalate)."""
-    body = link_markers(to_mrkdwn(answer.text), answer.citations, docs_base_url)
+    """The answer as one or more thread messages; the last carries the sources, what a
+    computation ran, a line on how it was answered, and the buttons (feedback, show code,
+    think harder, escalate). `web_url`: the web chat, whose document view file citations
+    open."""
+    body = link_markers(to_mrkdwn(answer.text), answer.citations, docs_base_url, web_url)
     sections = split_text(body or "_(no answer text)_")
     messages: list[Message] = [
         {"text": "\n\n".join(group), "blocks": [section(s) for s in group]}
@@ -70,7 +79,9 @@ def answer_messages(
     ]
     last: list[dict[str, Any]] = messages[-1]["blocks"]
     if answer.citations:
-        last.append(section(sources_text(answer.citations, docs_base_url)))
+        last.append(section(sources_text(answer.citations, docs_base_url, web_url)))
+    if answer.computation:
+        last.append(context(_computed_line(answer.computation)))
     last.append(context(_how_answered(answer, contact)))
     last.append({"type": "actions", "elements": _answer_buttons(answer, ref)})
     return messages
@@ -90,6 +101,44 @@ def _how_answered(answer: Answer, contact: str) -> str:
     return line
 
 
+def _computed_line(computation: dict[str, Any]) -> str:
+    """What ran: a program in the sandbox, on which files, and whether it worked."""
+    files = ", ".join(f"`{escape(printable(f))}`" for f in computation.get("files") or [])
+    tries = int(computation.get("attempts", 1))
+    line = ":gear: Computed by a Python program run in the sandbox"
+    if files:
+        line += f" on {files}"
+    if tries > 1:
+        line += " (fixed after a failed run)" if computation.get("ok") else " (2 runs failed)"
+    return line + ". *Show code* posts the program and its full output here."
+
+
+def computation_ref(computation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What "Show code" posts later, kept with the button's reference."""
+    if not computation:
+        return None
+    return {
+        "code": str(computation.get("code", ""))[:MAX_CODE_CHARS],
+        "output": str(computation.get("output", ""))[:MAX_CODE_CHARS],
+        "ok": bool(computation.get("ok")),
+        "error": str(computation.get("error") or "")[:MAX_CODE_CHARS],
+    }
+
+
+def code_message(computation: dict[str, Any], asker: str) -> Message:
+    """The program of a computed answer and what it printed, as code blocks (posted in the
+    thread by "Show code", once)."""
+    code = printable(computation.get("code", ""), multiline=True).strip() or "(no program)"
+    output = printable(computation.get("output", ""), multiline=True).strip() or "(nothing)"
+    title = "*The program* (Python, run in the sandbox)"
+    label = "*What it printed*" if computation.get("ok") else "*How it failed*"
+    text = f"{title}\n```\n{code}\n```\n\n{label}\n```\n{output}\n```"
+    sections = split_text(escape(text))  # code blocks are not exempt from escaping
+    blocks: list[dict[str, Any]] = [section(s) for s in sections[: MESSAGE_BLOCKS - 1]]
+    blocks.append(context(f"Shown for <@{asker}>."))
+    return {"text": "The program behind the answer, and its output", "blocks": blocks}
+
+
 def _answer_buttons(answer: Answer, ref: str) -> list[dict[str, Any]]:
     buttons = []
     if answer.turn_id:
@@ -97,6 +146,8 @@ def _answer_buttons(answer: Answer, ref: str) -> list[dict[str, Any]]:
             button(":+1: Helpful", HELPFUL, ref),
             button(":-1: Not helpful", UNHELPFUL, ref),
         ]
+    if answer.computation:
+        buttons.append(button(":page_facing_up: Show code", SHOW_CODE, ref))
     if answer.route != "deep":
         buttons.append(button(":brain: Think harder", DEEPER, ref))
     style = "danger" if answer.handover is not None else None

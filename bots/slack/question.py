@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bots.slack.files import SharedFile
+
 
 @dataclass(frozen=True)
 class Question:
@@ -12,6 +14,7 @@ class Question:
     text: str
     ts: str  # the message asked
     thread_ts: str  # its thread (the message itself when top-level)
+    files: tuple[SharedFile, ...] = ()  # shared with the message: data for a computation
 
     @property
     def thread_id(self) -> str:

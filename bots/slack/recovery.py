@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from bots.slack.files import SharedFile
 from bots.slack.question import Question
 from oncall.appstate import SlackState
 
@@ -31,7 +32,8 @@ def job_payload(question: Question, route: str | None) -> dict[str, Any]:
 
 def question_from(job: dict[str, Any]) -> tuple[Question, Any]:
     fields = {k: str(job[k]) for k in ("channel", "user", "text", "ts", "thread_ts")}
-    return Question(**fields), job.get("route")
+    files = tuple(SharedFile(**f) for f in job.get("files") or [])
+    return Question(**fields, files=files), job.get("route")
 
 
 class JobKeeper:

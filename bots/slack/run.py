@@ -13,6 +13,7 @@ from agent.service import Agent
 from bots.slack.app import HttpServer, build_app, build_client, http_app, serve_socket_mode
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, UserDirectory
+from bots.slack.files import SlackFiles
 from oncall.appstate import AppState
 from oncall.core.errors import ConfigError
 from oncall.core.settings import Settings, SlackSettings
@@ -46,7 +47,7 @@ def choose_mode(slack: SlackSettings, mode: Mode | None) -> Mode:
         raise ConfigError(
             "slack.bot_token",
             "not set: export ONCALL_SLACK__BOT_TOKEN or SLACK_BOT_TOKEN (xoxb-..., from the "
-            "app's 'OAuth & Permissions' page; README 'Slack bot')",
+            "app's 'OAuth & Permissions' page; docs/slack.md)",
         )
     mode = mode or ("socket" if slack.app_token is not None else "http")
     if mode == "socket" and slack.app_token is None:
@@ -90,6 +91,8 @@ def slack_bot(
             channels,
             directory,
             docs_base_url=slack.docs_base_url,
+            web_url=settings.web.public_url,
+            files=SlackFiles.for_client(client, slack.max_attachment_kb),
             escalation_contact=settings.agent.escalation_contact,
             workers=slack.workers,
             leases=state.leases(),

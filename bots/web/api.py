@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
+from agent.pasted import Attachment
 from agent.streaming import event_json
 from bots.web.auth import SESSION_COOKIE, Authenticator
 from bots.web.chat import ChatService
@@ -71,7 +72,7 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Me:
         SESSION_COOKIE, auth.issue(user), max_age=auth.signer.ttl_s,
         httponly=True, samesite="strict", secure=auth.settings.secure_cookies,
     )  # fmt: skip
-    return Me(user_id=user.user_id, name=user.name, groups=sorted(user.groups), auth=auth.mode)
+    return about(user.principal(), request)
 
 
 @router.post("/logout", status_code=204, summary="Sign out (ends the session on the server)")
@@ -85,14 +86,25 @@ async def logout(request: Request, response: Response) -> Response:
 
 @router.get("/me", response_model=Me, summary="Who the server thinks you are")
 async def me(user: User, request: Request) -> Me:
-    mode = request.app.state.auth.mode
-    return Me(user_id=user.user_id, name=user.name, groups=sorted(user.groups), auth=mode)
+    return about(user, request)
+
+
+def about(user: Principal, request: Request) -> Me:
+    """The user, and what they may send (the page checks attachments before uploading)."""
+    return Me(
+        user_id=user.user_id,
+        name=user.name,
+        groups=sorted(user.groups),
+        auth=request.app.state.auth.mode,
+        max_attachment_kb=chat_service(request).max_attachment_kb,
+    )
 
 
 @router.post("/ask", response_model=AnswerPayload, summary="Ask and wait for the whole answer")
 async def ask(body: AskRequest, user: User, chat: Chat) -> dict[str, Any]:
+    files = chat.attachments([(a.name, a.content) for a in body.attachments])
     thread_id = chat.open_thread(user, body.question, body.thread_id)
-    return await chat.ask(user, body.question, thread_id, body.route)
+    return await chat.ask(user, body.question, thread_id, body.route, files)
 
 
 @router.post(
@@ -106,8 +118,9 @@ async def ask(body: AskRequest, user: User, chat: Chat) -> dict[str, Any]:
     response_class=StreamingResponse,
 )
 async def ask_stream(body: AskRequest, user: User, chat: Chat) -> StreamingResponse:
+    files = chat.attachments([(a.name, a.content) for a in body.attachments])
     thread_id = chat.open_thread(user, body.question, body.thread_id)
-    events = sse_events(chat, user, body, thread_id)
+    events = sse_events(chat, user, body, thread_id, files)
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -115,12 +128,16 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def sse_events(
-    chat: ChatService, user: Principal, body: AskRequest, thread_id: str
+    chat: ChatService,
+    user: Principal,
+    body: AskRequest,
+    thread_id: str,
+    files: Sequence[Attachment] = (),
 ) -> AsyncIterator[str]:
     """The turn as SSE frames (the first, `thread`, names the conversation); a failure
     after the stream began becomes an `error` event (the status line is sent already)."""
     try:
-        async for event in chat.stream(user, body.question, thread_id, body.route):
+        async for event in chat.stream(user, body.question, thread_id, body.route, files):
             yield ": ping\n\n" if event is None else sse(event.type, event_json(event))
     except ApiError as exc:
         yield sse("error", {"code": exc.code, "message": str(exc.detail)})

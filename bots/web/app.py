@@ -52,6 +52,7 @@ def create_app(settings: Settings, agent: Agent, state: AppState | None = None) 
             chat = ChatService(
                 agent, own.conversations(), metrics, settings.web.max_concurrent_chats,
                 links=links, leases=own.leases(),
+                max_attachment_kb=settings.web.max_attachment_kb,
             )  # fmt: skip
             stack.callback(chat.close)
             app.state.chat = chat
@@ -72,7 +73,9 @@ def create_app(settings: Settings, agent: Agent, state: AppState | None = None) 
     app.state.examples = ExampleQuestions(agent.deps.store, settings.web.example_questions)
     install_error_handlers(app, metrics)
     # Added last = outermost: metrics also count what the guard refuses.
-    app.add_middleware(GuardMiddleware, limit=settings.web.max_body_kb * 1024)
+    app.add_middleware(
+        GuardMiddleware, limit=settings.web.max_body_kb * 1024, path_limits=ask_limits(settings.web)
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(api.router, tags=["chat"])
     app.include_router(docs_api.router)
@@ -80,6 +83,13 @@ def create_app(settings: Settings, agent: Agent, state: AppState | None = None) 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_service_routes(app)
     return app
+
+
+def ask_limits(web: WebSettings) -> dict[str, int]:
+    """Body limits of the ask endpoints: a question plus its attachments, with room for
+    JSON escaping (a CSV's quotes and newlines take two characters each in JSON)."""
+    limit = (web.max_body_kb + 2 * web.max_attachment_kb) * 1024
+    return {"/api/ask": limit, "/api/ask/stream": limit}
 
 
 def source_links(web: WebSettings) -> SourceLinks:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from agent.pasted import Attachment
 from agent.service import Agent, Answer, validate_question
 from agent.state import Route
 from agent.streaming import AgentEvent
+from bots.attachments import AttachmentRefused, check_total, text_attachment
 from bots.web.conversations import ConversationState
 from bots.web.guards import ApiError
 from bots.web.links import SourceLinks
@@ -41,8 +43,10 @@ class ChatService:
         max_concurrent: int,
         links: SourceLinks | None = None,
         leases: Leases | None = None,
+        max_attachment_kb: int = 256,
     ):
         self.agent = agent
+        self.max_attachment_kb = max_attachment_kb
         self.conversations = conversations
         # One turn at a time per conversation across replicas (in process by default).
         self.leases: Leases = leases or MemoryLeases()
@@ -66,6 +70,29 @@ class ChatService:
             raise _busy_error()
         return thread_id
 
+    def attachments(self, files: Sequence[tuple[str, str]]) -> list[Attachment]:
+        """Uploaded (name, text) files as agent attachments, or a 4xx saying what is wrong
+        with them: too many or too large (413), not text data (415)."""
+        if not files:
+            return []
+        if self.max_attachment_kb == 0:
+            raise ApiError(
+                413, "attachments_disabled",
+                "this server takes no attached files (ONCALL_WEB__MAX_ATTACHMENT_KB=0); "
+                "paste the relevant lines into the question",
+            )  # fmt: skip
+        taken: list[Attachment] = []
+        try:
+            check_total([(n, len(c.encode())) for n, c in files], self.max_attachment_kb)
+            for name, content in files:
+                taken.append(text_attachment(name, content, [a.name for a in taken]))
+        except AttachmentRefused as exc:
+            status = 415 if exc.code == "unsupported_attachment" else 413
+            raise ApiError(status, exc.code, str(exc)) from exc
+        except ValueError as exc:  # agent/pasted.py's own limits
+            raise ApiError(413, "attachment_too_large", str(exc)) from exc
+        return taken
+
     def check_owner(self, user: Principal, thread_id: str) -> None:
         """404 for a thread that is not the caller's (the same as for none at all)."""
         if not self.conversations.owns(user.user_id, thread_id):
@@ -76,15 +103,20 @@ class ChatService:
             )  # fmt: skip
 
     async def ask(
-        self, user: Principal, question: str, thread_id: str, route: Route | None
+        self,
+        user: Principal,
+        question: str,
+        thread_id: str,
+        route: Route | None,
+        attachments: Sequence[Attachment] = (),
     ) -> dict[str, Any]:
         """A whole answer (no streaming)."""
         started = time.perf_counter()
         with self._turn(thread_id):
             answer = await self._in_worker(
-                partial(self.agent.ask, question, thread_id, route, user)
+                partial(self.agent.ask, question, thread_id, route, user, attachments)
             )
-        return self._finish(answer, started)
+        return self._finish(answer, started, attached=attachments)
 
     async def resume(self, user: Principal, thread_id: str, approved: bool) -> dict[str, Any]:
         """Approve or reject the write waiting in the caller's thread; the turn goes on."""
@@ -102,7 +134,12 @@ class ChatService:
         return self._finish(answer, started)
 
     async def stream(
-        self, user: Principal, question: str, thread_id: str, route: Route | None
+        self,
+        user: Principal,
+        question: str,
+        thread_id: str,
+        route: Route | None,
+        attachments: Sequence[Attachment] = (),
     ) -> AsyncIterator[AgentEvent | None]:
         """The turn's events as they happen, starting with `thread` {thread_id} once the
         conversation is marked busy; None is a heartbeat (nothing new yet). The final
@@ -115,16 +152,16 @@ class ChatService:
             self._cancels[thread_id] = cancel
             try:
                 yield AgentEvent("thread", {"thread_id": thread_id})
-                events = self._events_in_worker(
-                    partial(self.agent.stream, question, thread_id, route, user, cancel=cancel),
-                    cancel,
+                run = partial(
+                    self.agent.stream, question, thread_id, route, user, attachments, cancel
                 )
+                events = self._events_in_worker(run, cancel)
                 async for event in events:
                     if event is not None and event.type == "token" and first_token is None:
                         first_token = time.perf_counter() - started
                         self.metrics.first_token_seconds.observe(first_token)
                     if event is not None and event.answer is not None:
-                        payload = self._finish(event.answer, started, first_token)
+                        payload = self._finish(event.answer, started, first_token, attachments)
                         event = AgentEvent("answer", {"answer": payload}, event.answer)
                     yield event
             finally:
@@ -140,9 +177,14 @@ class ChatService:
         return True
 
     def _finish(
-        self, answer: Answer, started: float, first_token_s: float | None = None
+        self,
+        answer: Answer,
+        started: float,
+        first_token_s: float | None = None,
+        attached: Sequence[Attachment] = (),
     ) -> dict[str, Any]:
         payload = answer_payload(answer, self.links)
+        payload["attachments"] = [a.name for a in attached]  # shown with the question
         server_s = time.perf_counter() - started
         payload["timings_ms"]["server"] = round(server_s * 1000, 1)
         if first_token_s is not None:

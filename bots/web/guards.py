@@ -142,17 +142,20 @@ class BodyTooLarge(ApiError):
         super().__init__(
             413, "body_too_large",
             f"the request body is larger than {limit // 1024} KiB; send less (questions are "
-            "limited to 4000 characters) or raise ONCALL_WEB__MAX_BODY_KB",
+            "limited to 4000 characters, attachments to ONCALL_WEB__MAX_ATTACHMENT_KB) or "
+            "raise ONCALL_WEB__MAX_BODY_KB",
         )  # fmt: skip
 
 
 class GuardMiddleware:
     """Refuses bodies over `limit` bytes (by Content-Length, or while reading a chunked
-    body) before anything parses them, and adds the security headers to every response."""
+    body) before anything parses them, and adds the security headers to every response.
+    `path_limits` gives some paths a larger limit (the ask endpoints carry attachments)."""
 
-    def __init__(self, app: Any, limit: int):
+    def __init__(self, app: Any, limit: int, path_limits: dict[str, int] | None = None):
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -164,9 +167,10 @@ class GuardMiddleware:
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
+        limit = self.path_limits.get(scope.get("path", ""), self.default_limit)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            err = BodyTooLarge(self.limit)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            err = BodyTooLarge(limit)
             response = error_response(413, err.code, str(err.detail))
             await response(scope, receive, send_with_headers)
             return
@@ -177,8 +181,8 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:  # FastAPI re-raises HTTPExceptions from parsing
-                    raise BodyTooLarge(self.limit)
+                if received > limit:  # FastAPI re-raises HTTPExceptions from parsing
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send_with_headers)

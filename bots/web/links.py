@@ -17,12 +17,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
+from bots.doclinks import VIEW_PREFIX, absolute, view_url
 from ingest.sources import Registry
-from ingest.store import file_point_id
 
-VIEW_PREFIX = "/docs/view/"
 _FRAGMENT_WORDS = 8
 _MARKUP = re.compile(r"[#*_`>\[\]|]+")
 
@@ -65,18 +64,6 @@ class SourceLinks:
         return view_url(source, chunk_id)
 
 
-def view_url(source: str, chunk_id: str = "") -> str:
-    """The server's document view of `source`, at `chunk_id` if given. The key is the
-    index's id for the file record, so the URL holds no path."""
-    url = VIEW_PREFIX + file_point_id(source)
-    return f"{url}?chunk={quote(chunk_id)}" if chunk_id else url
-
-
-def absolute(url: str, base: str) -> str:
-    """`url` (possibly server-relative, like a document view) resolved against `base`."""
-    return urljoin(base.rstrip("/") + "/", url) if url.startswith("/") else url
-
-
 def text_fragment(text: str) -> str:
     """`#:~:text=<first words>` for the passage's first line of prose, or "" when it has
     none worth matching (a table, code, a few words)."""
@@ -90,3 +77,6 @@ def text_fragment(text: str) -> str:
         # Text directives reserve - , & (RFC 3986 quote leaves "-" alone: encode it).
         return "#:~:text=" + quote(" ".join(words), safe="").replace("-", "%2D")
     return ""
+
+
+__all__ = ["VIEW_PREFIX", "GitWeb", "SourceLinks", "absolute", "text_fragment", "view_url"]

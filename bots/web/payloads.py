@@ -53,6 +53,7 @@ def answer_payload(answer: Answer, links: SourceLinks | None = None) -> dict[str
         if answer.handover
         else None,
         "pending": pending_json(answer.pending) if answer.pending else None,
+        "computation": computation_json(answer.computation) if answer.computation else None,
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "usage": answer.usage,
     }  # fmt: skip
@@ -61,13 +62,27 @@ def answer_payload(answer: Answer, links: SourceLinks | None = None) -> dict[str
 def source_json(hit: DocHit, links: SourceLinks) -> dict[str, Any]:
     """A cited chunk: what it is, where to open it, and the passage. Names come from
     document authors: control characters are replaced (oncall/core/text.py)."""
+    tool = hit.chunk_id.startswith("tool:")  # a tool's result: nothing to open
     return {
         "location": printable(hit.location),
         "title": printable(hit.title),
         "section": printable(hit.section),
-        "url": links.url(hit.source, hit.chunk_id, hit.text),
+        "url": None if tool else links.url(hit.source, hit.chunk_id, hit.text),
         "external": hit.source.startswith(("https://", "http://")),
         "snippet": hit.text[:SNIPPET_CHARS],
+    }
+
+
+def computation_json(computation: dict[str, Any]) -> dict[str, Any]:
+    """The program a computation ran and what it printed (agent/compute.py), shown beside
+    the answer: code and output keep their lines, control characters are replaced."""
+    return {
+        "code": printable(computation.get("code", ""), multiline=True),
+        "output": printable(computation.get("output", ""), multiline=True),
+        "ok": bool(computation.get("ok")),
+        "error": printable(computation.get("error") or "", multiline=True),
+        "attempts": int(computation.get("attempts", 1)),
+        "files": [printable(f) for f in computation.get("files", [])],
     }
 
 

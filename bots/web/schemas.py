@@ -25,6 +25,18 @@ class Me(BaseModel):
     name: str
     groups: list[str]
     auth: Literal["login", "header"]
+    max_attachment_kb: int = Field(
+        0, description="Attached data files may total this much per question (0: none taken)."
+    )
+
+
+class AttachmentIn(Strict):
+    """A text data file for a computation (the page reads an uploaded file as text)."""
+
+    name: str = Field(
+        min_length=1, max_length=200, description="The file's name; its extension says the type."
+    )
+    content: str = Field(description="The file's text (CSV, TSV, JSON, JSONL, log, txt).")
 
 
 class AskRequest(Strict):
@@ -37,6 +49,11 @@ class AskRequest(Strict):
     route: Literal["direct", "deep"] | None = Field(
         None, description='Force the route; "deep" is the page\'s "think harder".'
     )
+    attachments: list[AttachmentIn] = Field(
+        default_factory=list,
+        description="Data files for a computation (at most 3, web.max_attachment_kb in all); "
+        "they reach the sandbox as files, never the model's prompt whole.",
+    )
 
 
 class ApprovalRequest(Strict):
@@ -44,7 +61,7 @@ class ApprovalRequest(Strict):
 
 
 class FeedbackRequest(Strict):
-    """TurnRecorder feedback format (README "The feedback flywheel")."""
+    """TurnRecorder feedback format (docs/evals.md "The feedback flywheel")."""
 
     turn_id: str = Field(min_length=1, max_length=100)
     helpful: bool

@@ -2,7 +2,7 @@
 
 On a server every filtered field gets a keyword payload index and `acl` is declared a
 tenant-style index, so ACL-filtered search stays fast with many groups; vectors can live on
-disk and be int8/binary quantized (see README "Scaling the index").
+disk and be int8/binary quantized (see docs/documents.md "The index").
 """
 
 from __future__ import annotations

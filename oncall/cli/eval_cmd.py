@@ -64,7 +64,7 @@ def _load_settings(config: Path | None, seed: int) -> Settings:
 
 @eval_app.command("run")
 def run(
-    dataset: Annotated[Path, typer.Argument(help="JSONL questions (format: README).")],
+    dataset: Annotated[Path, typer.Argument(help="JSONL questions (format: docs/evals.md).")],
     corpus: Annotated[
         Path | None,
         typer.Option(help="Folder of documents to index for this eval (reused when unchanged)."),

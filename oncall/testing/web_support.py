@@ -29,6 +29,7 @@ from oncall.testing.fakes import (
     FakeStore,
     HashEmbedder,
     StreamingScriptedChatModel,
+    answer_action,
     claims_reply,
     fake_catalogue,
     plan_reply,
@@ -98,6 +99,13 @@ def ticket_call() -> str:
     return plan_reply(("create_ticket", TICKET))
 
 
+# The DEEP answer step once the approved write ran: evidence [1] and [2] are the passages
+# the seed search found (top_k=2), [3] the write's result; rendered citing it as [1].
+TICKET_OPENED = answer_action(
+    (3, '"tool": "create_ticket", "ok": true', "Opened the ticket: create_ticket returned ok.")
+)
+
+
 @dataclass
 class WebRig:
     url: str
@@ -114,9 +122,11 @@ def build_agent(
     default_reply: str | None = None,
     checkpointer: Any = None,
     state: AppState | None = None,
+    sandbox: Any = None,
 ) -> tuple[Agent, StreamingScriptedChatModel, FakeStore, list[Any]]:
     """The real `Agent` over scripted parts; with `state`, turn records, tool audit and
-    rate limits go to that app state (SQLite files or a shared Postgres)."""
+    rate limits go to that app state (SQLite files or a shared Postgres); `sandbox`: the
+    code executor of the computation path (none: computations say the sandbox is off)."""
     model = StreamingScriptedChatModel(
         replies=list(replies), token_delay_s=token_delay_s, default_reply=default_reply
     )
@@ -132,6 +142,7 @@ def build_agent(
         agent=AgentSettings(plan_internal_tools=True),
         catalogue=fake_catalogue(data_dir / "audit.jsonl", calls, state),
         principal=Principal.local(),
+        sandbox=sandbox,
     )
     recorder = TurnRecorder(state.turns() if state else data_dir / "turns.sqlite")
     return Agent(deps, checkpointer, recorder=recorder), model, store, calls
@@ -145,6 +156,7 @@ def running_web(
     default_reply: str | None = None,
     sqlite_memory: bool = False,
     state: AppState | None = None,
+    sandbox: Any = None,
     **web: Any,
 ) -> Iterator[WebRig]:
     """The app served by uvicorn on a free loopback port; `web` overrides WebSettings.
@@ -159,7 +171,7 @@ def running_web(
         url = state.checkpoint_url if state is not None else None
         saver = stack.enter_context(open_checkpointer(data_dir, url, setting="appstate.url"))
     agent, model, store, calls = build_agent(
-        data_dir, list(replies), token_delay_s, default_reply, saver, state
+        data_dir, list(replies), token_delay_s, default_reply, saver, state, sandbox
     )
     web.setdefault("users_file", write_users(tmp_path / "users.yaml"))
     settings = Settings(data_dir=data_dir, web=WebSettings(**web))

@@ -1,6 +1,7 @@
 """The chat page in headless Chromium against the real server on loopback (scripted model):
-sign in, ask and watch the answer stream in, open a citation, rate the answer, think
-harder into a write action and approve it. Leaves test-output/web_chat.png behind."""
+sign in, ask and watch the steps then the checked answer arrive (never the model's JSON),
+open a citation, rate the answer, think harder into a write action and approve it. Leaves
+test-output/web_chat.png behind."""
 
 from __future__ import annotations
 
@@ -10,22 +11,30 @@ from typing import Any
 
 import pytest
 
-from oncall.testing.web_support import PASSWORDS, TICKET, WebRig, running_web, ticket_call
+from oncall.testing.fakes import claims_reply
+from oncall.testing.web_support import (
+    PASSWORDS,
+    TICKET,
+    TICKET_OPENED,
+    WebRig,
+    running_web,
+    ticket_call,
+)
 from tests.conftest import REPO
 
-# Markdown, a code block and markup that must stay text (the page escapes it).
-FIRST_ANSWER = (
-    "SEV2 pages must be **acknowledged within 15 minutes** by the primary on-call [1].\n\n"
-    "```bash\noncall page ack --sev 2\n```\n\n"
-    'Never paste <img src=x onerror="document.title=1"> into the wiki.'
-)
-TICKET_DONE = "I opened the ticket for the payments 5xx spike as asked [1]."
+# The model's claims JSON; its sentence has markdown and markup that must stay text (the
+# grounding check keeps it: its facts, SEV2 and 15, are in the quoted passage).
+FIRST_ANSWER = claims_reply(
+    (1, "SEV2 pages must be acknowledged within 15 minutes",
+     "SEV2 pages must be **acknowledged within 15 minutes** by the primary on-call engineer, "
+     "never <img src=x onerror=alert(this)> them.")
+)  # fmt: skip
 SCREENSHOT = REPO / "test-output" / "web_chat.png"
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[WebRig]:
-    replies = [FIRST_ANSWER, ticket_call(), TICKET_DONE]
+    replies = [FIRST_ANSWER, ticket_call(), TICKET_OPENED]
     with running_web(tmp_path, replies, token_delay_s=0.08) as rig:
         yield rig
 
@@ -37,6 +46,7 @@ def page(browser: Any, rig: WebRig) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"a dialog opened: {dialog.message}"))
     page.goto(rig.url)
     yield page
     context.close()
@@ -60,22 +70,26 @@ def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -
     sign_in(page)
     assert "Alice" in page.inner_text("[data-testid=who]")
 
-    # Ask; the answer shows up word by word before the final render.
+    # Ask; every text the answer box shows on the way is kept, to check what was on screen.
+    page.evaluate(
+        """() => { window.shown = []; new MutationObserver(() => {
+          const a = document.querySelector('[data-testid=answer]');
+          if (a && a.textContent.trim()) window.shown.push(a.textContent);
+        }).observe(document.getElementById('messages'), {subtree: true, childList: true,
+                                                        characterData: true}); }"""
+    )
     page.fill("#question", "How fast must SEV2 pages be acknowledged?")
     page.keyboard.press("Enter")
-    streaming = page.locator(".answer.streaming")
-    streaming.filter(has_text="SEV2 pages").wait_for()
-    partial = streaming.inner_text()
-    assert partial and "wiki" not in partial, "a partial answer was on screen"
     answer = page.locator(".turn").nth(0).locator("[data-testid=answer]")
     page.wait_for_selector(".turn >> nth=0 >> [data-testid=sources]")
     assert "Quick answer from the docs" in page.text_content(
         ".turn >> nth=0 >> [data-testid=steps]"
     )
+    shown = page.evaluate("window.shown")
+    assert shown and not any("claims" in t or "{" in t for t in shown), "no JSON on screen"
     assert answer.locator("strong").inner_text() == "acknowledged within 15 minutes"
-    assert answer.locator("pre code").inner_text() == "oncall page ack --sev 2"
-    assert "<img src=x" in answer.inner_text() and answer.locator("img").count() == 0
-    assert page.title() == "oncall-agent", "the injected onerror never ran"
+    assert "<img src=x onerror=alert(this)>" in answer.inner_text()
+    assert answer.locator("img").count() == 0, "markup from the model stays text"
 
     # The citation opens the cited passage.
     answer.locator("a.cite").first.click()
@@ -100,7 +114,7 @@ def test_ask_stream_cite_rate_think_harder_and_approve(page: Any, rig: WebRig) -
     assert rig.tool_calls == []
     approval.locator("button.approve").click()
     done = page.locator(".turn >> nth=1 >> [data-testid=answer]")
-    done.filter(has_text="opened the ticket").wait_for()
+    done.filter(has_text="Opened the ticket").wait_for()
     assert rig.tool_calls == [("create_ticket", TICKET, "alice")]
 
     # The conversation is listed and reloads from history.

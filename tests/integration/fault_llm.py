@@ -143,7 +143,9 @@ class FaultyLLM:
                         self._crash()
                         return
                     chunk = _envelope("chat.completion.chunk")
-                    delta = {"content": word + (" " if i < len(words) - 1 else "")}
+                    delta: dict[str, Any] = {"content": word + (" " if i < len(words) - 1 else "")}
+                    if i == 0:
+                        delta["role"] = "assistant"  # as OpenAI, vLLM and llama.cpp send it
                     chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": None}]
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()

@@ -23,6 +23,7 @@ from bots.slack.recovery import JobKeeper, job_payload
 from oncall.appstate import AppState, SlackState, SqlLeases, schema_versions
 from oncall.core.errors import OncallError
 from oncall.core.settings import AppStateSettings
+from oncall.testing.fakes import answer_action, claims_reply, plan_reply
 from oncall.testing.postgres import free_port
 from oncall.testing.web_support import PASSWORDS, TICKET, running_web, ticket_call
 
@@ -137,15 +138,22 @@ def _login(url: str, user: str = "alice") -> Iterator[httpx.Client]:
         yield client
 
 
+def says(greeting: str) -> str:
+    """A checked answer that starts with `greeting` (the SEV2 passage supports it)."""
+    quote = "SEV2 pages must be acknowledged within 15 minutes"
+    return claims_reply((1, quote, f"{greeting}: SEV2 pages are acked within 15 minutes."))
+
+
 def test_web_replicas_share_conversations_and_approvals(postgres_url: str, tmp_path: Path) -> None:
     secret = "replicas-share-this-session-secret"
     settings = AppStateSettings(url=postgres_url)
+    opened = answer_action((2, "", "create_ticket opened it."))  # [2]: the write's result
     with (
         AppState(settings, tmp_path / "a") as state_a,
         AppState(settings, tmp_path / "b") as state_b,
-        running_web(tmp_path / "a", [ticket_call()], default_reply="A says hi.",
+        running_web(tmp_path / "a", [ticket_call()], default_reply=says("A says hi"),
                     state=state_a, session_secret=secret) as a,
-        running_web(tmp_path / "b", ["Ticket opened [1]."], default_reply="B says hi.",
+        running_web(tmp_path / "b", [opened], default_reply=says("B says hi"),
                     state=state_b, session_secret=secret) as b,
         _login(a.url) as on_a,
         _login(b.url) as on_b,
@@ -187,7 +195,7 @@ def test_the_checkpointer_defaults_to_the_app_state_database(
     from tests.unit.test_internal_approvals import make_agent
 
     settings = Settings(data_dir=tmp_path / "data", appstate=AppStateSettings(url=postgres_url))
-    agent, _, _ = make_agent(tmp_path, ["Fine."])
+    agent, _, _ = make_agent(tmp_path, [plan_reply(), "Fine."])
     with AppState(settings.appstate, settings.data_dir) as state:
         with agent_over(agent.deps, settings, state) as served:
             answer = served.ask("is it fine?", route="deep")

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
 
 from agent.service import Agent
 from agent.state import Deps
@@ -24,7 +23,13 @@ from oncall.cli.demo import DEMO_CATALOGUE, DEMO_DIR, DemoPlatform, demo_platfor
 from oncall.core.errors import ConfigError, ToolError
 from oncall.core.identity import Principal
 from oncall.core.settings import AgentSettings, RetrievalSettings
-from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    ScriptedChatModel,
+    answer_action,
+    plan_reply,
+)
 from tools.internal import Catalogue, load_catalogue, openapi
 from tools.internal.catalogue import McpTarget
 from tools.internal.mcp_client import McpConnection
@@ -63,7 +68,7 @@ def agent_for(catalogue: Catalogue, replies: list[Any]) -> tuple[Agent, Scripted
         embedder=embedder,
         chat_model=model,
         retrieval=RetrievalSettings(),
-        agent=AgentSettings(),
+        agent=AgentSettings(plan_internal_tools=True),
         catalogue=catalogue,
     )
     return Agent(deps), model
@@ -88,25 +93,42 @@ def test_demo_catalogue_loads_openapi_and_mcp_tools_with_policies(catalogue: Cat
     assert {n for n, t in tools.items() if t.write} == {"create_incident_ticket", "silence_alert"}
     everyone = {t.name for t in catalogue.permitted(Principal("guest"))}
     assert "create_incident_ticket" not in everyone and "get_oncall" in everyone
-    assert "team (payments" in tools["get_oncall"].description, "description override applied"
+    assert "payments (payments-api)" in tools["get_oncall"].description, "description override"
 
 
 def test_who_is_on_call_for_payments_and_is_it_healthy(catalogue: Catalogue) -> None:
-    calls = AIMessage(
-        "",
-        tool_calls=[
-            {"name": "get_oncall", "args": {"team": "payments"}, "id": "a"},
-            {"name": "get_service_status", "args": {"service": "payments-api"}, "id": "b"},
-        ],
+    plan = plan_reply(
+        ("get_oncall", {"team": "payments"}), ("get_service_status", {"service": "payments-api"})
     )
-    answer_text = "Priya Raman is on call for payments; payments-api is degraded (2.4% 5xx)."
-    agent, model = agent_for(catalogue, [calls, answer_text])
-    answer = agent.ask(QUESTION, route="deep", user=ONCALL_ENGINEER)
+    # No docs are indexed: evidence [1] is the on-call result, [2] the status.
+    answer = answer_action(
+        (1, "", "Priya Raman is the payments primary on call."),
+        (2, "", "payments-api is degraded, with 2.4% errors."),
+    )
+    agent, model = agent_for(catalogue, [plan, answer])
+    result = agent.ask(QUESTION, route="deep", user=ONCALL_ENGINEER)
 
-    results = " ".join(str(m.content) for m in model.calls[-1] if isinstance(m, ToolMessage))
-    assert "Priya Raman" in results and '"health":"degraded"' in results
-    assert answer.text.startswith("Priya Raman") and answer.handover is None
-    assert [c.ok for c in answer.tool_calls if c.name != "search_docs"] == [True, True]
+    prompt = str(model.calls[-1][-1].content)
+    assert "Priya Raman" in prompt and '"health":"degraded"' in prompt
+    assert result.text == (
+        "Priya Raman is the payments primary on call [1]. "
+        "payments-api is degraded, with 2.4% errors [2]."
+    )
+    assert [c.hit.doc_id for c in result.citations] == ["get_oncall", "get_service_status"]
+    assert result.handover is None
+    assert [c.ok for c in result.tool_calls if c.name != "search_docs"] == [True, True]
+
+
+def test_a_live_state_question_goes_deep_without_being_told(catalogue: Catalogue) -> None:
+    """No route forced (as in Slack and the web chat): the question reads like a simple
+    lookup, but only the tools know who is on call, so the turn plans tool calls."""
+    plan = plan_reply(("get_oncall", {"team": "payments"}))
+    answer = answer_action((1, "", "Priya Raman is the payments primary on call."))
+    agent, _ = agent_for(catalogue, [plan, answer])
+    result = agent.ask("who is on call for payments right now?", user=ONCALL_ENGINEER)
+    assert result.route == "deep" and "live state" in result.route_reason
+    assert [c.name for c in result.tool_calls if c.name != "search_docs"] == ["get_oncall"]
+    assert result.text == "Priya Raman is the payments primary on call [1]."
 
 
 def test_ticket_is_created_only_after_approval(
@@ -116,10 +138,9 @@ def test_ticket_is_created_only_after_approval(
             "severity": "sev2", "impact": {"regions": ["eu-central-1"]}}  # fmt: skip
     before = len(tickets(platform))
     for approved in (False, True):
-        call = AIMessage(
-            "", tool_calls=[{"name": "create_incident_ticket", "args": args, "id": "t"}]
-        )
-        agent, _ = agent_for(catalogue, [call, "Done."])
+        plan = plan_reply(("create_incident_ticket", args))
+        done = answer_action((1, "", "create_incident_ticket answered."))
+        agent, _ = agent_for(catalogue, [plan, done])
         answer = agent.ask("open a sev2 ticket for payments", route="deep", user=ONCALL_ENGINEER)
         assert answer.pending is not None and len(tickets(platform)) == before
         agent.resume(answer.thread_id, approved=approved, approver="lead")
@@ -155,13 +176,14 @@ def test_mcp_stdio_tools_read_and_approved_write(catalogue: Catalogue) -> None:
         bad = {"alert": "A", "minutes": 9999, "reason": "r"}
         catalogue.call("silence_alert", bad, ONCALL_ENGINEER)
     args = {"alert": "PaymentsApi5xx", "minutes": 30, "reason": "fix"}
-    silence = AIMessage("", tool_calls=[{"name": "silence_alert", "id": "s", "args": args}])
-    agent, model = agent_for(catalogue, [silence, "Silenced."])
+    silence = plan_reply(("silence_alert", args))
+    done = answer_action((1, "", "PaymentsApi5xx is silenced for 30 min."))
+    agent, model = agent_for(catalogue, [silence, done])
     answer = agent.ask("silence the payments 5xx alert", route="deep", user=ONCALL_ENGINEER)
     assert answer.pending is not None and answer.pending.tool == "silence_alert"
-    agent.resume(answer.thread_id, approved=True, approver="lead")
-    results = [str(m.content) for m in model.calls[-1] if isinstance(m, ToolMessage)]
-    assert any("silenced PaymentsApi5xx for 30 min" in r for r in results)
+    resumed = agent.resume(answer.thread_id, approved=True, approver="lead")
+    assert "silenced PaymentsApi5xx for 30 min" in str(model.calls[-1][-1].content)
+    assert resumed.text == "PaymentsApi5xx is silenced for 30 min [1]."
 
 
 def test_mcp_over_streamable_http(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.messages import AIMessage
 
 from agent.records import TurnRecorder
 from agent.router import RouteDecision
@@ -24,6 +23,7 @@ from bots.slack import messages as msg
 from bots.slack.app import HttpServer, build_app, build_client, http_app
 from bots.slack.bot import SlackBot
 from bots.slack.config import ChannelConfig, ChannelsFile, UserDirectory, UsersFile
+from bots.slack.files import SlackFiles
 from bots.slack.store import SlackStore
 from oncall.core.errors import OncallError
 from oncall.core.settings import AgentSettings, RetrievalSettings
@@ -38,7 +38,16 @@ from oncall.testing.fake_slack import (
     post_signed,
     start_fake_slack,
 )
-from oncall.testing.fakes import FakeStore, HashEmbedder, ScriptedChatModel, fake_catalogue
+from oncall.testing.fakes import (
+    FakeStore,
+    HashEmbedder,
+    ScriptedChatModel,
+    answer_action,
+    claims_reply,
+    code_reply,
+    fake_catalogue,
+    plan_reply,
+)
 
 DOCS = [
     {"text": "Restart the payments api: kubectl rollout restart deployment/payments-api.",
@@ -48,8 +57,19 @@ DOCS = [
      "doc_id": "wiki/dashboards", "title": "Dashboards", "section": "",
      "source": "https://wiki.example.com/dashboards"},
 ]  # fmt: skip
-ANSWER = "Run kubectl rollout restart deployment/payments-api [1]."
+RESTART = "kubectl rollout restart deployment/payments-api"
+# Replies as the schema-constrained model writes them (agent/answering.py, agent/deep.py).
+ANSWER = claims_reply((1, RESTART, f"Run {RESTART}."))
+DASHBOARDS = claims_reply(
+    (2, "Grafana dashboards for latency", "Then watch the Grafana dashboards.")
+)
 TICKET = {"title": "payments-api 5xx spike", "severity": "sev2"}
+WRITE = plan_reply(("create_ticket", TICKET))  # the DEEP planner choosing the write
+# The answer step after the write ran: [1] and [2] are the seed search's passages, [3] the
+# write's result.
+OPENED = answer_action(
+    (3, '"tool": "create_ticket", "ok": true', "Opened the ticket: create_ticket ok.")
+)
 
 
 class KeywordRouter:
@@ -115,6 +135,8 @@ def harness(
     model: ScriptedChatModel | None = None,
     channels: dict[str, Any] | None = None,
     sandbox: Any = None,
+    web_url: str | None = None,
+    max_attachment_kb: int = 256,
 ) -> Iterator[Harness]:
     fake, fake_server = start_fake_slack()
     model = model or ScriptedChatModel(replies=replies)
@@ -125,7 +147,7 @@ def harness(
         embedder=embedder,
         chat_model=model,
         retrieval=RetrievalSettings(top_k=2, min_similarity=0.0),
-        agent=AgentSettings(),
+        agent=AgentSettings(plan_internal_tools=True),
         router=KeywordRouter(),
         catalogue=fake_catalogue(tmp_path / "audit.jsonl", calls),
         sandbox=sandbox,
@@ -142,6 +164,8 @@ def harness(
         docs_base_url="https://docs.example.com/handbook",
         escalation_contact="S0ONCALL",
         workers=2,
+        web_url=web_url,
+        files=SlackFiles(BOT_TOKEN, fake.api_url, max_attachment_kb),
     )
     server = HttpServer(http_app(build_app(bot, SIGNING_SECRET), bot)).start()
     try:
@@ -192,7 +216,7 @@ def test_unsigned_wrongly_signed_and_stale_requests_get_401(tmp_path: Path) -> N
 
 
 def test_follow_up_in_the_thread_continues_the_conversation(tmp_path: Path) -> None:
-    with harness(tmp_path, [ANSWER, "Then watch the Grafana dashboards [2]."]) as h:
+    with harness(tmp_path, [ANSWER, DASHBOARDS]) as h:
         h.send(mention_event("how do I restart the payments api?", "100.3"), "Ev3")
         h.settle(1)
         h.send(mention_event("and after that?", "100.4", thread_ts="100.3"), "Ev4")
@@ -201,7 +225,8 @@ def test_follow_up_in_the_thread_continues_the_conversation(tmp_path: Path) -> N
         assert "kubectl rollout restart" in prompt, "the first answer is in the history"
         thread = h.thread("100.3")
         assert len(thread) == 2 and "Grafana" in thread[1]["text"]
-        assert "<https://wiki.example.com/dashboards|[2]>" in thread[1]["blocks"][0]["text"]["text"]
+        # Citations are numbered 1..n per answer: the dashboards are this answer's [1].
+        assert "<https://wiki.example.com/dashboards|[1]>" in thread[1]["blocks"][0]["text"]["text"]
         turns = h.bot.agent.recorder.turns("slack:C1:100.3")  # type: ignore[union-attr]
         assert [t["question"] for t in turns] == [
             "how do I restart the payments api?",
@@ -239,7 +264,7 @@ def test_empty_and_oversized_questions_get_a_hint_not_a_turn(tmp_path: Path) -> 
 
 def test_auto_channel_answers_without_mention_and_follows_its_threads(tmp_path: Path) -> None:
     auto = {"channels": {"C9": {"mode": "auto"}}}
-    with harness(tmp_path, [ANSWER, "Yes [1]."], channels=auto) as h:
+    with harness(tmp_path, [ANSWER, ANSWER], channels=auto) as h:
         plain = {"type": "message", "channel_type": "channel", "user": "U1", "channel": "C9"}
         h.send({**plain, "text": "how do I restart payments?", "ts": "300.1"}, "Ev30")
         h.send({**plain, "text": "other channel", "ts": "300.2", "channel": "C1"}, "Ev31")
@@ -275,25 +300,25 @@ def test_feedback_and_escalation_buttons(tmp_path: Path) -> None:
 
 
 def test_think_harder_reruns_the_question_deep(tmp_path: Path) -> None:
-    with harness(tmp_path, [ANSWER, "Deeper: restart, then check the dashboards [1]."]) as h:
+    deeper = answer_action((1, RESTART, f"Deeper: {RESTART}."))
+    with harness(tmp_path, [ANSWER, plan_reply(), deeper]) as h:
         h.send(mention_event("how do I restart the payments api?", "100.7"), "Ev7")
         h.settle(1)
         first = h.thread("100.7")[0]
         h.click(msg.DEEPER, first)
         h.click(msg.DEEPER, first)  # a double click runs it once
         h.settle(3)
-        assert len(h.thread("100.7")) == 2 and len(h.model.calls) == 2
+        assert len(h.thread("100.7")) == 2 and len(h.model.calls) == 3, "planner, one step"
         deep = h.thread("100.7")[-1]
         assert deep["text"].startswith("Deeper") and "thought it through" in str(deep["blocks"])
-        assert h.model.tools_offered, "the DEEP loop ran (tools were offered)"
+        assert "one action" in str(h.model.calls[2][0].content), "the DEEP loop's action step"
         with pytest.raises(AssertionError):
             find_button(deep, msg.DEEPER)  # already deep
 
 
 def test_approval_buttons_run_or_refuse_the_write(tmp_path: Path) -> None:
-    write = AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": "w1"}])
     channels = {"channels": {"C1": {"approvers": ["U2"]}}}
-    with harness(tmp_path, [write, "Opened the ticket."], channels=channels) as h:
+    with harness(tmp_path, [WRITE, OPENED], channels=channels) as h:
         h.send(mention_event("open a ticket for the payments 5xx", "100.8"), "Ev8")
         h.settle(1)
         [approval] = h.thread("100.8")
@@ -306,7 +331,7 @@ def test_approval_buttons_run_or_refuse_the_write(tmp_path: Path) -> None:
         assert h.tool_calls == [("create_ticket", TICKET, "slack:U1")], "runs as the asker"
         thread = h.thread("100.8")
         assert thread[0]["text"].startswith(":white_check_mark: Approved by <@U2>")
-        assert thread[-1]["text"].startswith("Opened the ticket")
+        assert thread[-1]["text"].startswith("Opened the ticket: create_ticket ok")
         h.click(msg.REJECT, approval, user="U2")
         h.settle(4)
         told = [c.args["text"] for c in h.fake.called("chat.postEphemeral")]
@@ -319,8 +344,7 @@ def test_approval_buttons_run_or_refuse_the_write(tmp_path: Path) -> None:
 def test_a_bystander_cannot_approve_someone_elses_write(tmp_path: Path) -> None:
     """No channel approvers: only the asker decides (the write runs with their rights), or
     members of the tool's approver groups. A channel member in no group cannot."""
-    write = AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": "w1"}])
-    with harness(tmp_path, [write, "Opened the ticket.", write, "Opened it."]) as h:
+    with harness(tmp_path, [WRITE, OPENED, WRITE, OPENED]) as h:
         h.send(mention_event("open a ticket for the payments 5xx", "100.10"), "Ev10")
         h.settle(1)
         [approval] = h.thread("100.10")
@@ -350,10 +374,9 @@ def test_a_bystander_cannot_approve_someone_elses_write(tmp_path: Path) -> None:
 def test_an_old_approve_button_cannot_approve_a_later_action(tmp_path: Path) -> None:
     """The first request is superseded by a new question in the thread; its Approve button
     must not approve the second, different write (even with the same tool-call id)."""
-    first = AIMessage("", tool_calls=[{"name": "create_ticket", "args": TICKET, "id": "w1"}])
     other = {"title": "page the whole company now", "severity": "sev1"}
-    second = AIMessage("", tool_calls=[{"name": "create_ticket", "args": other, "id": "w1"}])
-    with harness(tmp_path, [first, second, "Opened it."]) as h:
+    second = plan_reply(("create_ticket", other))
+    with harness(tmp_path, [WRITE, second, OPENED]) as h:
         h.send(mention_event("open a ticket for the payments 5xx", "100.12"), "Ev12")
         h.settle(1)
         [old] = h.thread("100.12")
@@ -384,14 +407,16 @@ def test_rate_limited_web_api_calls_wait_for_retry_after(tmp_path: Path) -> None
 
 
 def test_long_answer_is_split_at_slack_limits(tmp_path: Path) -> None:
-    paragraph = "Step: restart the payments api and check the dashboards again. " * 40
-    code = "```\n" + "\n".join(f"kubectl get pods -n payments # {i}" for i in range(120)) + "\n```"
+    """A claim far over the schema's 400 characters (a server without structured output
+    does not enforce it), with a long code block: Slack's limits must still hold."""
+    paragraph = "Restart the payments api, then restart the payments api again. " * 40
+    code = "```\n" + "\n".join([RESTART] * 120) + "\n```"
     long = "\n\n".join([paragraph] * 12 + [code] + [paragraph] * 12)
-    with harness(tmp_path, [long]) as h:
+    with harness(tmp_path, [claims_reply((1, RESTART, long))]) as h:
         h.send(mention_event("how do I restart the payments api?", "101.1"), "Ev11")
         h.settle(1)
         thread = h.thread("101.1")
-        assert len(thread) >= 2
+        assert len(thread) >= 2 and RESTART in thread[0]["text"], "the answer itself, split"
         for message in thread:
             assert len(message["text"]) <= 40_000 and len(message["blocks"]) <= 50
             assert all(len(b["text"]["text"]) <= 3000 for b in message["blocks"] if "text" in b)
@@ -416,10 +441,12 @@ def test_failed_turn_apologises_and_offers_escalation(tmp_path: Path) -> None:
 def test_code_execution_figures_are_uploaded_to_the_thread(tmp_path: Path) -> None:
     figure = tmp_path / "figure-1.png"
     figure.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
-    run = AIMessage("", tool_calls=[{"name": "run_python", "args": {"code": "plot()"}, "id": "p"}])
-    with harness(tmp_path, [run, "Here is the plot."], sandbox=FakeSandbox(figure)) as h:
-        h.send(mention_event("plot the error rate", "101.3"), "Ev13")
+    question = "plot the error rate: 40 errors in 1000 requests, then 55 in 900"  # a computation
+    with harness(tmp_path, [code_reply("plot()")], sandbox=FakeSandbox(figure)) as h:
+        h.send(mention_event(question, "101.3"), "Ev13")
         h.settle(1)
+        [answer] = h.thread("101.3")
+        assert answer["text"].startswith("done") and "Show code" in str(answer["blocks"])
         [complete] = h.fake.called("files.completeUploadExternal")
         assert complete.args["channel_id"] == "C1" and complete.args["thread_ts"] == "101.3"
         assert list(h.fake.uploads.values()) == [108]

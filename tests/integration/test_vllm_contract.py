@@ -29,10 +29,11 @@ from oncall.llm.client import build_chat_model, invoke_chat
 from oncall.llm.context_budget import fit_agent_settings, server_context_tokens
 from oncall.llm.vllm_serve import VllmServer
 from oncall.testing.fake_vllm import FakeVLLM, Reply
-from oncall.testing.fakes import FakeStore, HashEmbedder
+from oncall.testing.fakes import FakeStore, HashEmbedder, answer_action, call_action
 from tests.unit.test_graph import CHUNKS
 
 QWEN3 = LLMSettings(model="local", supports_thinking=True, max_tokens=256, seed=7, max_retries=0)
+ROLLBACK = "Roll back with lfctl rollback payments-api --to <previous-sha>."
 PROMPT = [SystemMessage("You answer from docs."), HumanMessage("How do I roll back payments?")]
 
 
@@ -138,11 +139,21 @@ def test_server_errors_become_oncall_errors(fake: FakeVLLM) -> None:
 
 
 def test_a_deep_run_is_valid_prefix_stable_and_accounted(fake: FakeVLLM) -> None:
-    """The whole graph over HTTP: every request passes the contract, DEEP thinks, each
-    step's prompt extends the previous one, and the answer's usage sums the server's."""
+    """The whole graph over HTTP: every request passes the contract and is constrained to
+    the action schema, DEEP thinks, each step's prompt extends the previous one (the
+    server's prompt cache reuses it), and the answer's usage sums the server's."""
     fake.enqueue(
-        Reply(reasoning="need who acks", tool_calls=[("search_docs", {"query": "SEV2 ack"})]),
-        Reply("Roll back with lfctl rollback payments-api; the primary acknowledges.", "ok"),
+        Reply(call_action(("search_docs", {"query": "SEV2 ack"})), reasoning="need who acks"),
+        Reply(
+            answer_action(
+                (1, "lfctl rollback payments-api --to <previous-sha>", ROLLBACK),
+                (
+                    2,
+                    "acknowledged within 15 minutes",
+                    "A SEV2 page is acknowledged within 15 minutes.",
+                ),
+            )
+        ),
     )
     embedder = HashEmbedder()
     deps = Deps(
@@ -156,21 +167,30 @@ def test_a_deep_run_is_valid_prefix_stable_and_accounted(fake: FakeVLLM) -> None
 
     assert fake.rejections == [] and len(fake.requests) == 2
     assert all(r.thinking for r in fake.requests)
+    assert all(
+        (r.response_format or {}).get("type") == "json_schema" and r.tools is None
+        for r in fake.requests
+    )
     first, second = (r.model_dump(exclude_none=True) for r in fake.requests)
     assert second["messages"][: len(first["messages"])] == first["messages"]
-    assert second["tools"] == first["tools"]
-    assert second["messages"][-1]["role"] == "tool"
-    assert answer.text.startswith("Roll back with lfctl rollback payments-api")
-    assert answer.usage == {
-        "prompt_tokens": sum(u["prompt_tokens"] for u in fake.usage),
-        "completion_tokens": sum(u["completion_tokens"] for u in fake.usage),
-    }
+    assert [m["role"] for m in second["messages"][-2:]] == ["assistant", "user"]
+    assert answer.text.startswith(ROLLBACK.rstrip("."))
+    assert "15 minutes" in answer.text and len(answer.citations) == 2
+    assert answer.usage["prompt_tokens"] == sum(u["prompt_tokens"] for u in fake.usage)
+    assert answer.usage["completion_tokens"] == sum(u["completion_tokens"] for u in fake.usage)
 
 
-def test_the_forced_final_answer_is_valid_without_tools(fake: FakeVLLM) -> None:
-    """At the step limit DEEP asks for an answer without offering tools; the history still
-    holds the earlier tool calls and results, which vLLM accepts without `tools`."""
-    fake.enqueue(Reply(tool_calls=[("search_docs", {"query": "SEV2 ack"})]), "The primary acks.")
+def test_the_forced_final_answer_offers_only_the_answer(fake: FakeVLLM) -> None:
+    """At the step limit DEEP asks for an answer: the schema of the last request has no
+    call branch, so the model cannot ask for another tool, and the answer still counts."""
+    fake.enqueue(
+        Reply(call_action(("search_docs", {"query": "SEV2 ack"}))),
+        Reply(
+            answer_action(
+                (1, "acknowledged within 15 minutes", "The primary acks within 15 minutes.")
+            )
+        ),
+    )
     embedder = HashEmbedder()
     deps = Deps(
         store=FakeStore(CHUNKS, embedder),  # type: ignore[arg-type]
@@ -182,10 +202,13 @@ def test_the_forced_final_answer_is_valid_without_tools(fake: FakeVLLM) -> None:
     answer = Agent(deps).ask("Who acknowledges a SEV2 page?", route="deep")
 
     assert fake.rejections == [] and len(fake.requests) == 2
-    final = fake.requests[1]
-    assert final.tools is None and final.messages[-1].role == "user"
-    assert [m.role for m in final.messages].count("tool") == 2  # seed search + model's call
-    assert answer.text.startswith("The primary acks")
+    schemas = [
+        r.response_format["json_schema"]["schema"] for r in fake.requests if r.response_format
+    ]
+    assert "anyOf" in schemas[0]  # a call or an answer
+    assert "anyOf" not in schemas[1] and schemas[1]["properties"]["action"] == {"const": "answer"}
+    assert fake.requests[1].messages[-1].role == "user"
+    assert answer.text.startswith("The primary acks within 15 minutes")
 
 
 def test_context_budget_read_from_the_server(fake: FakeVLLM) -> None:

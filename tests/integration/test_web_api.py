@@ -14,11 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from oncall.testing.fakes import answer_action, claims_reply, plan_reply
 from oncall.testing.web_support import (
     ALICE_API_KEY,
     PASSWORDS,
     SEV2_ANSWER,
+    SEV2_TEXT,
     TICKET,
+    TICKET_OPENED,
     WebRig,
     running_web,
     ticket_call,
@@ -61,7 +64,7 @@ def test_sign_in_ask_and_history(tmp_path: Path) -> None:
         alice = signed_in(rig)
         assert alice.get("/api/me").json()["groups"] == ["oncall", "sre"]
         answer = alice.post("/api/ask", json={"question": QUESTION}).json()
-        assert answer["answer"] == SEV2_ANSWER and answer["turn_id"]
+        assert answer["answer"] == SEV2_TEXT and answer["turn_id"]
         (cite,) = answer["citations"]
         assert cite["n"] == 1 and cite["url"].startswith(
             "https://wiki.example.internal/runbooks/paging#"
@@ -77,7 +80,9 @@ def test_sign_in_ask_and_history(tmp_path: Path) -> None:
         assert rig.store.groups_seen[-1] == ["oncall", "public", "sre"]
 
 
-def test_stream_sends_route_then_tokens_then_the_recorded_answer(tmp_path: Path) -> None:
+def test_stream_sends_route_then_the_checked_answer_then_the_record(tmp_path: Path) -> None:
+    """The model's claims JSON is never streamed: the answer checked against the evidence
+    arrives as one token when the turn is finalised, then the recorded answer."""
     with running_web(tmp_path, [SEV2_ANSWER], token_delay_s=0.01) as rig:
         alice = signed_in(rig)
         with alice.stream("POST", "/api/ask/stream", json={"question": QUESTION}) as r:
@@ -86,19 +91,24 @@ def test_stream_sends_route_then_tokens_then_the_recorded_answer(tmp_path: Path)
         kinds = [k for k, _ in events]
         assert kinds[:3] == ["thread", "step", "route"] and kinds[-1] == "answer"
         assert kinds.index("search") < kinds.index("retrieval") < kinds.index("token")
+        assert kinds.index("token") > kinds.index("step", kinds.index("retrieval")), "after a step"
         tokens = [d["text"] for k, d in events if k == "token"]
-        assert len(tokens) >= 5, "the answer arrived in pieces"
         final = events[-1][1]["answer"]
-        assert "".join(tokens) == final["answer"] == SEV2_ANSWER
+        assert tokens == [SEV2_TEXT] == [final["answer"]], "no JSON reached the stream"
         assert final["thread_id"] == events[0][1]["thread_id"]
         assert rig.agent.recorder is not None
         (turn,) = rig.agent.recorder.turns(final["thread_id"])
-        assert turn["id"] == final["turn_id"] and turn["answer"] == SEV2_ANSWER
+        assert turn["id"] == final["turn_id"] and turn["answer"] == SEV2_TEXT
         assert final["timings_ms"]["first_token"] < final["timings_ms"]["server"]
 
 
+FRIDAYS = claims_reply(
+    (1, "Payments API deploys are frozen on Fridays", "Payments deploys are frozen on Fridays.")
+)
+
+
 def test_users_never_see_each_others_conversations(tmp_path: Path) -> None:
-    with running_web(tmp_path, [SEV2_ANSWER, "Deploys are frozen on Fridays [1]."]) as rig:
+    with running_web(tmp_path, [SEV2_ANSWER, FRIDAYS]) as rig:
         alice, bob = signed_in(rig, "alice"), signed_in(rig, "bob")
         mine = alice.post("/api/ask", json={"question": QUESTION}).json()
         thread, turn = mine["thread_id"], mine["turn_id"]
@@ -136,7 +146,7 @@ def test_feedback_reaches_the_turn_record(tmp_path: Path) -> None:
 
 
 def test_write_action_waits_for_approval_then_runs(tmp_path: Path) -> None:
-    with running_web(tmp_path, [ticket_call(), "Opened the ticket [1]."]) as rig:
+    with running_web(tmp_path, [ticket_call(), TICKET_OPENED]) as rig:
         alice = signed_in(rig)
         asked = alice.post("/api/ask", json={"question": "open a ticket", "route": "deep"}).json()
         assert asked["pending"]["tool"] == "create_ticket" and asked["answer"] == ""
@@ -147,7 +157,9 @@ def test_write_action_waits_for_approval_then_runs(tmp_path: Path) -> None:
 
         done = alice.post(f"/api/conversations/{thread}/approval", json={"approved": True}).json()
         assert rig.tool_calls == [("create_ticket", TICKET, "alice")]
-        assert done["pending"] is None and done["answer"].startswith("Opened the ticket")
+        assert done["pending"] is None
+        assert done["answer"] == "Opened the ticket: create_ticket returned ok [1]."
+        assert done["citations"][0]["location"].startswith("create_ticket"), "the write's result"
         again = alice.post(f"/api/conversations/{thread}/approval", json={"approved": True})
         assert error_of(again)[:2] == (409, "nothing_pending")
         turns = alice.get(f"/api/conversations/{thread}").json()["turns"]
@@ -155,11 +167,15 @@ def test_write_action_waits_for_approval_then_runs(tmp_path: Path) -> None:
 
 
 def test_think_harder_takes_the_deep_route(tmp_path: Path) -> None:
-    with running_web(tmp_path, [SEV2_ANSWER]) as rig:
+    quote = "SEV2 pages must be acknowledged within 15 minutes"
+    deep = [plan_reply(), answer_action((1, quote, f"{quote}."))]
+    with running_web(tmp_path, deep) as rig:
         alice = signed_in(rig)
         answer = alice.post("/api/ask", json={"question": QUESTION, "route": "deep"}).json()
         assert answer["route"] == "deep" and answer["route_reason"] == "user override"
         assert [c["name"] for c in answer["tool_calls"]] == ["search_docs"]
+        assert answer["answer"] == "SEV2 pages must be acknowledged within 15 minutes [1]."
+        assert rig.model.replies == [], "the planner and one answer step ran"
 
 
 @pytest.mark.parametrize(
@@ -176,7 +192,8 @@ def test_think_harder_takes_the_deep_route(tmp_path: Path) -> None:
          "thread: Extra inputs"),
         (json.dumps({"question": "hi", "route": "maximum"}).encode(), {}, 422,
          "invalid_request", "route"),
-        (json.dumps({"question": "x" * 70_000}).encode(), {}, 413, "body_too_large", "KiB"),
+        # Past the ask endpoints' limit: the body limit plus room for attachments.
+        (json.dumps({"question": "x" * 700_000}).encode(), {}, 413, "body_too_large", "KiB"),
         (json.dumps({"question": "hi", "thread_id": "nope"}).encode(), {}, 404,
          "conversation_not_found", "GET /api/conversations"),
     ],
@@ -195,7 +212,7 @@ def test_bad_input_gets_a_clear_4xx(
 
 
 def test_chunked_body_over_the_limit_is_refused(tmp_path: Path) -> None:
-    with running_web(tmp_path, max_body_kb=1) as rig:
+    with running_web(tmp_path, max_body_kb=1, max_attachment_kb=0) as rig:
         alice = signed_in(rig)
 
         def chunks() -> Any:
@@ -231,7 +248,7 @@ def test_header_mode_trusts_only_the_configured_proxy(tmp_path: Path) -> None:
     with running_web(tmp_path, [SEV2_ANSWER], auth="header", trusted_proxies=["127.0.0.1"]) as rig:
         me = httpx.get(f"{rig.url}/api/me", headers=who).json()
         assert me == {"user_id": "dana", "name": "dana", "groups": ["payments", "sre"],
-                      "auth": "header"}  # fmt: skip
+                      "auth": "header", "max_attachment_kb": 256}  # fmt: skip
         assert httpx.get(f"{rig.url}/api/me").status_code == 401
         login = httpx.post(f"{rig.url}/api/login", json={"username": "a", "password": "b"})
         assert error_of(login)[:2] == (400, "login_disabled")
@@ -307,8 +324,9 @@ def test_health_readiness_docs_and_metrics(tmp_path: Path) -> None:
 def test_fifty_concurrent_streamed_chats_without_errors(tmp_path: Path) -> None:
     """The load test, bounded: 50 streams at once (15 tokens, 5 ms apart each) with the
     SQLite memory `oncall serve` uses; every one ends in a recorded answer."""
-    reply = " ".join(["SEV2 pages are acknowledged within 15 minutes"] * 2) + " [1]."
-    with running_web(tmp_path, default_reply=reply, token_delay_s=0.005, sqlite_memory=True) as rig:
+    with running_web(
+        tmp_path, default_reply=SEV2_ANSWER, token_delay_s=0.005, sqlite_memory=True
+    ) as rig:
         cookies = signed_in(rig).cookies
         results = asyncio.run(_stream_many(rig.url, dict(cookies), 50))
         assert rig.agent.recorder is not None

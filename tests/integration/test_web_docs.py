@@ -13,14 +13,19 @@ from pathlib import Path
 import httpx
 
 from bots.web.links import view_url
-from oncall.testing.web_support import SERVER_PATH, SEV2_ANSWER, running_web
+from oncall.testing.fakes import claims_reply
+from oncall.testing.web_support import SERVER_PATH, SEV2_ANSWER, SEV2_TEXT, running_web
 from tests.integration.test_web_api import error_of, signed_in
 
 STOPS = "How many stops per route may the optimizer plan?"
+STOPS_ANSWER = claims_reply((1, "Stops per route | 120", "At most 120 stops per route."))
 
 
 def test_stop_cancels_the_streamed_turn_on_the_server(tmp_path: Path) -> None:
-    long_answer = " ".join(["word"] * 400)
+    """The model writes a long answer (claims JSON, never streamed: 800 words, 16 s at this
+    pace); Stop while it is generating ends the turn within seconds, records nothing."""
+    quote = "SEV2 pages must be acknowledged within 15 minutes"
+    long_answer = claims_reply((1, quote, " ".join(["word"] * 800)))
     with running_web(tmp_path, [long_answer, SEV2_ANSWER], token_delay_s=0.02) as rig:
         alice = signed_in(rig)
         events: list[tuple[str, dict]] = []
@@ -37,26 +42,30 @@ def test_stop_cancels_the_streamed_turn_on_the_server(tmp_path: Path) -> None:
         worker = threading.Thread(target=ask)
         worker.start()
         deadline = time.monotonic() + 20
-        while sum(k == "token" for k, _ in list(events)) < 1 and time.monotonic() < deadline:
+        while not rig.model.calls and time.monotonic() < deadline:  # the model is writing
             time.sleep(0.05)
+        time.sleep(0.3)
         thread_id = events[0][1]["thread_id"]
         other = signed_in(rig, "bob")
         assert error_of(other.post(f"/api/conversations/{thread_id}/stop"))[0] == 404
+        stopped_at = time.monotonic()
         assert alice.post(f"/api/conversations/{thread_id}/stop").json() == {"stopped": True}
         worker.join(15)
+        assert time.monotonic() - stopped_at < 5, "the model stopped early"
         kinds = [k for k, _ in events]
-        assert kinds[-1] == "cancelled" and "answer" not in kinds
-        assert kinds.count("token") < 300, "the model stopped early"
+        assert kinds[-1] == "cancelled" and "answer" not in kinds and "token" not in kinds
+        assert rig.model.replies == [SEV2_ANSWER], "the long reply was taken, then cut"
         assert rig.agent.recorder is not None and rig.agent.recorder.turns() == []
         assert alice.post(f"/api/conversations/{thread_id}/stop").json() == {"stopped": False}
         follow = alice.post("/api/ask", json={"question": "SEV2?", "thread_id": thread_id})
-        assert follow.json()["answer"] == SEV2_ANSWER, "the conversation goes on"
+        assert follow.json()["answer"] == SEV2_TEXT, "the conversation goes on"
 
 
 def test_citation_opens_the_document_view_for_those_allowed(tmp_path: Path) -> None:
-    with running_web(tmp_path, ["At most 120 stops per route [1]."]) as rig:
+    with running_web(tmp_path, [STOPS_ANSWER]) as rig:
         alice = signed_in(rig)
         answer = alice.post("/api/ask", json={"question": STOPS}).json()
+        assert answer["answer"] == "At most 120 stops per route [1]."
         raw = json.dumps(answer)
         assert SERVER_PATH not in raw and "/srv/" not in raw
         (cite,) = answer["citations"]

@@ -10,10 +10,21 @@ from typing import Any
 
 import httpx
 
-from oncall.testing.web_support import ALICE_API_KEY, SEV2_ANSWER, running_web, ticket_call
+from oncall.testing.fakes import claims_reply
+from oncall.testing.web_support import (
+    ALICE_API_KEY,
+    SEV2_ANSWER,
+    SEV2_TEXT,
+    running_web,
+    ticket_call,
+)
 
 QUESTION = "How fast must SEV2 pages be acknowledged?"
 AUTH = {"Authorization": f"Bearer {ALICE_API_KEY}"}
+ESCALATE = claims_reply(
+    (1, "escalate to the secondary after 30 minutes", "Escalate to the secondary after 30 minutes.")
+)
+STOPS = claims_reply((1, "Stops per route | 120", "At most 120 stops per route."))
 
 
 def completion(url: str, body: dict[str, Any]) -> httpx.Response:
@@ -21,7 +32,7 @@ def completion(url: str, body: dict[str, Any]) -> httpx.Response:
 
 
 def test_completion_answers_with_sources_and_follow_ups_keep_memory(tmp_path: Path) -> None:
-    with running_web(tmp_path, [SEV2_ANSWER, "Escalate after 30 minutes [1]."]) as rig:
+    with running_web(tmp_path, [SEV2_ANSWER, ESCALATE]) as rig:
         models = httpx.get(f"{rig.url}/v1/models", headers=AUTH).json()
         assert [m["id"] for m in models["data"]] == ["oncall", "oncall-deep", "oncall-direct"]
 
@@ -30,7 +41,7 @@ def test_completion_answers_with_sources_and_follow_ups_keep_memory(tmp_path: Pa
         body = r.json()
         assert r.status_code == 200 and body["object"] == "chat.completion"
         text = body["choices"][0]["message"]["content"]
-        assert text.startswith(SEV2_ANSWER)
+        assert text.startswith(SEV2_TEXT), "the checked answer, not the model's JSON"
         assert "Sources:\n[1] [runbooks/paging.md › SEV2](https://wiki.example.internal/" in text
         assert body["usage"]["completion_tokens"] > 0
 
@@ -41,7 +52,9 @@ def test_completion_answers_with_sources_and_follow_ups_keep_memory(tmp_path: Pa
             {"role": "user", "content": parts},
         ]
         again = completion(rig.url, {"model": "oncall", "messages": follow}).json()
-        assert again["choices"][0]["message"]["content"].startswith("Escalate after 30 minutes")
+        assert again["choices"][0]["message"]["content"].startswith(
+            "Escalate to the secondary after 30 minutes [1]."
+        )
         prompt = rig.model.calls[-1]
         assert any(QUESTION in str(m.content) for m in prompt[:-1]), "earlier turn in memory"
         assert rig.store.groups_seen[-1] == ["oncall", "public", "sre"], "as alice"
@@ -62,9 +75,11 @@ def test_streamed_completion_is_openai_chunks(tmp_path: Path) -> None:
     assert len({c["id"] for c in chunks}) == 1
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     assert deltas[0] == {"role": "assistant", "content": ""}
-    text = "".join(d.get("content", "") for d in deltas)
-    assert text.startswith(SEV2_ANSWER) and "Sources:" in text
-    assert len(deltas) > 8, "streamed word by word"
+    # The checked answer arrives whole (the model's claims JSON is never streamed), then
+    # the sources footer, then the end.
+    contents = [d["content"] for d in deltas[1:] if d.get("content")]
+    assert contents[0] == SEV2_TEXT and contents[1].startswith("\n\nSources:\n[1] [runbooks/")
+    assert len(contents) == 2 and "claims" not in "".join(contents)
     finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
     assert finishes[-1] == "stop" and finishes.count("stop") == 1
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
@@ -108,11 +123,11 @@ def test_sources_are_absolute_links_and_never_server_paths(tmp_path: Path) -> No
     can open it); its path on the server never appears, streamed or not."""
     from oncall.testing.web_support import SERVER_PATH
 
-    answer = "At most 120 stops per route [1]."
     question = "How many stops per route may the optimizer plan?"
-    with running_web(tmp_path, [answer, answer], public_url="https://chat.example.com") as rig:
+    with running_web(tmp_path, [STOPS, STOPS], public_url="https://chat.example.com") as rig:
         ask = {"model": "oncall-direct", "messages": [{"role": "user", "content": question}]}
         text = completion(rig.url, ask).json()["choices"][0]["message"]["content"]
+        assert text.startswith("At most 120 stops per route [1].")
         assert "[1] [services/route-optimizer › Limits](https://chat.example.com/docs/view/" in text
         with httpx.stream(
             "POST", f"{rig.url}/v1/chat/completions", headers=AUTH, timeout=30,

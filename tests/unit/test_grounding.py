@@ -167,6 +167,7 @@ def test_replies_parse_into_claims(reply: str, count: int) -> None:
 def test_prose_is_read_as_unquoted_claims_checked_against_the_whole_passage() -> None:
     (claim,) = claims_from_text("SEV2 pages are acknowledged within 15 minutes [1].")
     assert claim.source == 1 and not claim.quoted
+    assert claim.text == "SEV2 pages are acknowledged within 15 minutes."
     assert verdicts("SEV2 ack time?", claim) == [(True, "")]
 
 

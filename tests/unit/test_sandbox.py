@@ -17,7 +17,7 @@ from agent.service import Agent
 from agent.tooling import execute_tool_call, tools_for
 from oncall.core.errors import ConfigError, OncallError
 from oncall.core.settings import SandboxSettings
-from oncall.testing.fakes import ScriptedChatModel, code_reply
+from oncall.testing.fakes import ScriptedChatModel, claims_reply, code_reply
 from tests.unit.test_agent_loop import deps_for
 from tools.sandbox import isolation, kernelfs, seccomp
 from tools.sandbox.figures import FigureStore, sweep_figures
@@ -227,11 +227,29 @@ def test_the_thread_id_selects_the_kernel_and_figures_reach_the_answer(tmp_path:
     assert first.text.startswith("2 [1]") and first.citations[0].hit.doc_id == "run_python"
 
 
+def test_a_front_end_that_leaves_run_python_out_never_runs_code(tmp_path: Path) -> None:
+    """A Slack channel configured with `tools: [search_docs]`: a computation question is
+    answered from the docs (or not at all), and no program reaches the sandbox."""
+    model = ScriptedChatModel(
+        replies=[claims_reply((1, "acknowledged within 15 minutes", "SEV2: 15 minutes."))]
+    )
+    deps = deps_for(model)
+    deps.sandbox = executor = FakeExecutor()
+    deps.allowed_tools = frozenset({"search_docs"})
+    answer = Agent(deps).ask("what is 17 * 23 minutes for a SEV2 page?")
+    assert executor.runs == [] and answer.mode == "docs" and answer.computation is None
+    assert all(c.name != "run_python" for c in answer.tool_calls)
+
+
 def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path: Path) -> None:
     class Failing(FakeExecutor):
         def run(self, conversation: str, code: str) -> ExecutionResult:
             self.runs.append((conversation, code))
-            return ExecutionResult("error", error="ZeroDivisionError: division by zero")
+            return ExecutionResult(
+                "error",
+                error="File /srv/app/.venv/lib/python3.11/site-packages/x.py:9, in f()\n"
+                "ZeroDivisionError: division by zero",
+            )
 
     model = ScriptedChatModel(replies=[code_reply("1/0"), code_reply("1/0 # still")])
     deps = deps_for(model)
@@ -240,6 +258,7 @@ def test_a_failed_program_gets_one_fix_then_the_answer_says_what_failed(tmp_path
     assert len(executor.runs) == 2, "one fix, then stop"
     assert "ZeroDivisionError" in str(model.calls[1][-1].content), "the fix sees the traceback"
     assert answer.abstained and "ZeroDivisionError" in answer.text
+    assert "/srv/app" not in answer.text, "library frames stay out of the answer"
     assert answer.computation is not None and answer.computation["ok"] is False
 
 

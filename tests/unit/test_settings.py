@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert s.llm.api_key.get_secret_value() == "not-needed"
     assert s.llm.temperature == 0.1
     assert s.llm.max_tokens == 512
-    assert s.llm.embedded.model == "qwen2.5-coder-0.5b"
+    assert s.llm.embedded.model == "qwen2.5-coder-1.5b"
     assert (s.llm.embedded.host, s.llm.embedded.port) == ("127.0.0.1", 8765)
     assert s.embedding.model == "multilingual-e5-small"
     assert s.store.url is None and s.store.api_key is None

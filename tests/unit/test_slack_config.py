@@ -233,7 +233,7 @@ def test_shipped_examples_load_and_the_manifest_grants_what_the_bot_uses() -> No
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes >= {
         *("app_mentions:read", "channels:history", "im:history", "chat:write"),
-        *("reactions:write", "files:write", "users:read", "usergroups:read"),
+        *("reactions:write", "files:write", "files:read", "users:read", "usergroups:read"),
     }
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events >= {"app_mention", "message.channels", "message.groups", "message.im"}

@@ -10,6 +10,7 @@ import pytest
 from agent.citations import Citation
 from agent.service import Answer
 from agent.state import Handover
+from bots.doclinks import view_url
 from bots.slack import messages as msg
 from bots.slack.formatting import (
     MESSAGE_CHARS,
@@ -165,3 +166,43 @@ def test_a_huge_answer_becomes_several_messages_with_buttons_on_the_last() -> No
 
 def _words(text: str) -> list[str]:
     return re.findall(r"\S+", text)
+
+
+def test_with_the_web_url_file_citations_open_its_document_view() -> None:
+    web = "https://chat.example.com/"
+    url = citation_url(hit(), "https://docs", web)
+    assert url == "https://chat.example.com" + view_url("/docs/runbooks/db.md", "c1")
+    assert "/docs/runbooks" not in url, "the view key, never the server path"
+    assert citation_url(hit(source="https://wiki.x/p"), None, web) == "https://wiki.x/p"
+    tool = DocHit("tool:run_python", "run_python", "", "run_python", "", None, "4", 0.0, 1.0)
+    assert citation_url(tool, "https://docs", web) is None, "a tool result has no page"
+    assert citation_url(tool, "https://docs") is None
+
+
+COMPUTED = {"code": "print(6 * 7)", "output": "stdout:\n42", "ok": True, "error": "",
+            "attempts": 2, "files": ["data.csv"]}  # fmt: skip
+
+
+def test_a_computed_answer_says_what_ran_and_offers_its_code() -> None:
+    [message] = msg.answer_messages(answer(computation=COMPUTED), "r", None, "x")
+    said = str(message["blocks"])
+    assert "Computed by a Python program run in the sandbox on `data.csv`" in said
+    assert "fixed after a failed run" in said and "print(6" not in said, "code folded away"
+    assert msg.SHOW_CODE in action_ids(message)
+    assert msg.SHOW_CODE not in action_ids(msg.answer_messages(answer(), "r", None, "x")[0])
+
+
+def test_the_code_message_shows_program_and_output_as_escaped_code_blocks() -> None:
+    code = "rows = [r for r in data if r > 1 and r < 5]\nprint(len(rows))"
+    message = msg.code_message({**COMPUTED, "code": code, "output": "stdout:\n<3>"}, "U7")
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    text = "\n\n".join(sections)
+    assert "```\nrows = [r for r in data if r &gt; 1 and r &lt; 5]\nprint(len(rows))\n```" in text
+    assert text.endswith("*What it printed*\n\n```\nstdout:\n&lt;3&gt;\n```")
+    assert message["blocks"][-1]["elements"][0]["text"] == "Shown for <@U7>."
+    broken = {**COMPUTED, "ok": False, "output": "error:\nZeroDivisionError"}
+    failed = msg.code_message(broken, "U7")
+    assert "*How it failed*" in str(failed["blocks"])
+    huge = msg.code_message({**COMPUTED, "code": "x = 1\n" * 3000}, "U7")
+    assert all(len(b["text"]["text"]) <= SECTION_CHARS for b in huge["blocks"] if "text" in b)
+    assert len(huge["blocks"]) <= 50

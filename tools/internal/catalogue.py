@@ -1,7 +1,7 @@
 """The internal-tool catalogue: which company tools the agent may call, and the one door
 every call goes through (permission, validation, rate limit, timeout, audit).
 
-Loaded once per entry point from a YAML file (format in README "Internal tools"):
+Loaded once per entry point from a YAML file (format in docs/tools.md):
 
     sources:
       - name: platform

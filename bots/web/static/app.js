@@ -4,7 +4,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { thread: null, busy: false, stopping: false };
+const state = { thread: null, busy: false, stopping: false, files: [], maxAttachmentKb: 256 };
+// What the server takes as data for a computation (bots/attachments.py).
+const TEXT_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".log", ".txt"];
+const MAX_FILES = 3;
 const NARROW = window.matchMedia("(max-width: 760px)");
 
 // Plain words for graph nodes (unknown nodes show their name): no internal jargon.
@@ -83,10 +86,15 @@ function nearBottom() {
 function toBottom() { const m = $("messages"); m.scrollTop = m.scrollHeight; }
 
 // ---- a turn -----------------------------------------------------------------------------------
-function turnView(question) {
+function turnView(question, files) {
   $("empty").hidden = true;
   const box = el("article", "turn");
   box.append(el("div", "question", question));
+  if (files && files.length) {
+    const list = el("ul", "question-files"); list.setAttribute("aria-label", "Attached files");
+    for (const name of files) list.append(el("li", "", name));
+    box.append(list);
+  }
   const bot = el("div", "bot");
   const steps = el("details", "steps"); steps.dataset.testid = "steps";
   const summary = el("summary");
@@ -186,9 +194,12 @@ function renderAnswer(view, p) {
   view.bot.querySelectorAll(".extra").forEach((e) => e.remove());
   finishSteps(view, p);
   const extra = el("div", "extra");
+  if (p.computation) extra.append(computationBox(p.computation));
   if (p.citations.length) extra.append(sourcesList(p.citations, key, "Sources", "sources"));
   else if (p.leads && p.leads.length && !p.pending) extra.append(sourcesList(p.leads, key + "-lead", "Closest matches", "leads"));
-  if (p.tools_used && p.tools_used.length) extra.append(el("p", "tools", "From internal tools: " + p.tools_used.join(", ")));
+  // The computation's own run is shown above, not as an internal tool.
+  const tools = (p.tools_used || []).filter((t) => !(p.computation && t === "run_python"));
+  if (tools.length) extra.append(el("p", "tools", "From internal tools: " + tools.join(", ")));
   for (const f of p.files || []) {
     const img = el("img", "figure");
     img.alt = "figure made by run_python";
@@ -200,6 +211,18 @@ function renderAnswer(view, p) {
   else extra.append(actions(view, p));
   extra.append(details(p));
   view.bot.append(extra);
+}
+
+// The program a computed answer ran in the sandbox and what it printed, folded away.
+function computationBox(c) {
+  const det = el("details", "computation"); det.dataset.testid = "computation";
+  const on = c.files && c.files.length ? ` on ${c.files.join(", ")}` : "";
+  const how = c.ok ? "" : " (it failed)";
+  det.append(el("summary", "", `Show the code: Python, run in the sandbox${on}${how}`));
+  det.append(el("h4", "", "Program"), OncallMd.codeBlock(c.code || "", "python"));
+  det.append(el("h4", "", c.ok ? "What it printed" : "How it failed"), OncallMd.codeBlock(c.output || c.error || "", ""));
+  if (c.attempts > 1) det.append(el("p", "note", c.ok ? "The first run failed; this is the fixed program." : "The fixed program failed too."));
+  return det;
 }
 
 function finishSteps(view, p) {
@@ -220,7 +243,8 @@ function sourcesList(items, key, title, testid) {
     const item = el("li", "source"); item.id = `cite-${key}-${n}`; item.tabIndex = -1;
     const head = el("div", "source-head");
     head.append(el("span", "n", String(n)));
-    const label = c.title && !c.location.includes(c.title) ? `${c.title} — ${c.location}` : c.location;
+    let label = c.title && !c.location.includes(c.title) ? `${c.title} — ${c.location}` : c.location;
+    if (!c.url && c.title === "run_python") label = "The program run in the sandbox (its output)";
     if (c.url) {
       const a = el("a", "open", label); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer";
       a.title = c.external ? "Open the original page" : "Open the document at this passage";
@@ -305,16 +329,18 @@ function setBusy(busy) {
   $("stop").disabled = false;
 }
 
-async function ask(question, route) {
+async function ask(question, route, files) {
   if (state.busy || !question.trim()) return;
+  files = files || [];
   setBusy(true); notice("");
-  const view = turnView(question);
+  const view = turnView(question, files.map((f) => f.name));
   view.draft = "";
-  setStatus(view, "Starting…");
+  setStatus(view, files.length ? "Reading the attached files…" : "Starting…");
   try {
+    const attachments = await Promise.all(files.map(async (f) => ({ name: f.name, content: await f.text() })));
     const res = await fetch("/api/ask/stream", {
       method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
-      body: JSON.stringify({ question, thread_id: state.thread, route: route || null }),
+      body: JSON.stringify({ question, thread_id: state.thread, route: route || null, attachments }),
     });
     if (!res.ok) {
       const data = await res.json().catch(() => ({}));
@@ -362,6 +388,50 @@ async function stop() {
 
 function notice(text) { $("notice").textContent = text; }
 
+// ---- attachments: text data files for a computation ----------------------------------------------
+const kib = (bytes) => (bytes >= 10240 ? `${Math.round(bytes / 1024)} KiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+function attachmentProblem(files) { // the server checks the same (bots/attachments.py)
+  if (state.maxAttachmentKb === 0) return "This server takes no attached files; paste the relevant lines into the question.";
+  if (files.length > MAX_FILES) return `At most ${MAX_FILES} files per question.`;
+  for (const f of files) {
+    if (!TEXT_TYPES.some((t) => f.name.toLowerCase().endsWith(t))) {
+      return `${f.name}: only text data can be attached (${TEXT_TYPES.join(", ")}); export it as CSV or JSON.`;
+    }
+  }
+  const total = files.reduce((n, f) => n + f.size, 0);
+  if (total > state.maxAttachmentKb * 1024) {
+    const big = files.reduce((a, b) => (b.size > a.size ? b : a));
+    return `${big.name} is ${kib(big.size)}; attachments may total ${state.maxAttachmentKb} KiB per question. Attach the relevant part.`;
+  }
+  return "";
+}
+
+function addFiles(list) {
+  const wanted = [...state.files, ...list];
+  const problem = attachmentProblem(wanted);
+  if (problem) { notice(problem); return; }
+  notice("");
+  state.files = wanted;
+  drawFiles();
+}
+
+function drawFiles() {
+  const box = $("attached");
+  box.replaceChildren();
+  box.hidden = !state.files.length;
+  state.files.forEach((f, i) => {
+    const li = el("li", "chip");
+    li.append(el("span", "chip-name", `${f.name} · ${kib(f.size)}`));
+    const remove = button("×", "chip-remove", () => {
+      state.files.splice(i, 1); drawFiles(); $("question").focus();
+    });
+    remove.setAttribute("aria-label", `Remove ${f.name}`);
+    li.append(remove);
+    box.append(li);
+  });
+}
+
 // ---- conversations ----------------------------------------------------------------------------
 function remember() { history.replaceState(null, "", state.thread ? `#c=${encodeURIComponent(state.thread)}` : location.pathname); }
 
@@ -385,7 +455,7 @@ async function openConversation(id) {
   catch (e) { notice(e.message); return; }
   state.thread = id; remember();
   clearMessages();
-  for (const turn of data.turns) renderAnswer(turnView(turn.question), turn);
+  for (const turn of data.turns) renderAnswer(turnView(turn.question, turn.attachments), turn);
   if (!data.turns.length) $("empty").hidden = false;
   toBottom();
   loadConversations();
@@ -456,6 +526,8 @@ async function start() {
   try {
     const me = await api("GET", "/api/me");
     $("who").textContent = me.name || me.user_id;
+    if (typeof me.max_attachment_kb === "number") state.maxAttachmentKb = me.max_attachment_kb;
+    $("attach").hidden = state.maxAttachmentKb === 0;
     $("who").title = `groups: ${me.groups.join(", ") || "public"}`;
     $("login-page").hidden = true; $("app").hidden = false; $("logout").hidden = me.auth !== "login";
     $("menu").hidden = false;
@@ -490,10 +562,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("composer").onsubmit = (e) => {
     e.preventDefault();
     const q = $("question").value;
+    if (!q.trim() || state.busy) return;
+    const files = state.files;
     $("question").value = ""; autosize();
-    ask(q);
+    state.files = []; drawFiles();
+    ask(q, null, files);
   };
   $("question").oninput = autosize;
+  $("attach").onclick = () => $("attach-input").click();
+  $("attach-input").onchange = (e) => { addFiles([...e.target.files]); e.target.value = ""; };
   $("question").onkeydown = (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); if (!state.busy) $("composer").requestSubmit(); }
   };

@@ -261,5 +261,5 @@ const OncallMd = (() => {
     return blocks(String(text || "").replace(/\r\n?/g, "\n").split("\n"), opts, frag);
   }
 
-  return { render, highlight };
+  return { render, highlight, codeBlock };
 })();
