@@ -52,7 +52,7 @@ ZH_DOCS = REPO / "examples" / "multilingual" / "zh_docs"
 EN_TO_ZH = REPO / "examples" / "multilingual" / "questions_en.jsonl"
 RESULTS = REPO / "benchmarks" / "results"
 CHUNKS = 30  # enough chunks to rank 10 distinct documents
-DEFAULTS = {"prefetch_k": 30, "rrf_k": 60, "title_boost": 0.0}  # the settings' defaults
+DEFAULTS = {"prefetch_k": 30, "rrf_k": 60, "title_boost": 0.0}  # untuned: RRF's usual k, no boost
 GRID = [
     {"prefetch_k": p, "rrf_k": r, "title_boost": b}
     for p, r, b in itertools.product((30, 50, 80), (60, 20, 10), (0.0, 0.5, 1.0))

@@ -179,14 +179,16 @@ class RetrievalSettings(BaseModel):
     )
     top_k: int = Field(5, ge=1, le=50, description="Chunks handed to the model.")
     prefetch_k: int = Field(30, ge=1, le=500, description="Candidates per arm before fusion.")
+    # rrf_k 20 and title_boost 0.5: chosen by 5-fold CV (benchmarks/retrieval_bench.py --set
+    # handbook; 4 of 5 folds picked them; docs/retrieval.md).
     rrf_k: int = Field(
-        60,
+        20,
         ge=1,
         le=1000,
         description="Reciprocal-rank-fusion constant (lower: top ranks weigh more).",
     )
     title_boost: float = Field(
-        0.0,
+        0.5,
         ge=0.0,
         le=5.0,
         description="Of near-duplicate documents, lift the one whose title/section names what "
