@@ -36,7 +36,10 @@ import numpy as np
 from oncall.core.errors import ConfigError
 
 Route = Literal["direct", "deep"]
-DEFAULT_ARTEFACT = Path(__file__).parent / "router_model.json"
+DEFAULT_ARTEFACT = Path(__file__).parent / "router_model.json"  # multilingual-e5-small
+# One artefact per shipped embedder: the weights only make sense with the embedder they
+# were trained on (both give 384-d vectors, so the size alone cannot tell them apart).
+ARTEFACTS = (DEFAULT_ARTEFACT, Path(__file__).parent / "router_model_minilm.json")
 FORMAT_VERSION = 1
 MAX_CHARS = 1000  # features look at this much of a pasted function or log
 EMBED_CHARS = 300  # embedding cost grows with length; CV accuracy is the same as with 1000
@@ -202,8 +205,13 @@ class RouterArtefact:
     metadata: dict[str, Any]
 
 
-def load_router_artefact(path: Path | str | None = None) -> RouterArtefact:
-    """Read the trained router; raises `ConfigError` naming the fix if absent or unusable."""
+def load_router_artefact(
+    path: Path | str | None = None, embedder: str | None = None
+) -> RouterArtefact:
+    """Read the trained router (`path`, else the shipped one trained on `embedder`, else the
+    default); raises `ConfigError` naming the fix if absent, unusable or for another embedder."""
+    if path is None and embedder is not None:
+        path = _artefact_for(embedder)
     where = Path(path) if path is not None else DEFAULT_ARTEFACT
     try:
         data = json.loads(where.read_text(encoding="utf-8"))
@@ -222,6 +230,24 @@ def load_router_artefact(path: Path | str | None = None) -> RouterArtefact:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError("router", f"cannot load {where} ({exc}); {_RETRAIN}") from exc
+
+
+def _artefact_for(embedder: str) -> Path:
+    trained_on = {}
+    for candidate in ARTEFACTS:
+        try:
+            meta = json.loads(candidate.read_text(encoding="utf-8")).get("meta", {})
+        except (OSError, ValueError):
+            continue
+        trained_on[str(meta.get("embedder"))] = candidate
+    if embedder not in trained_on:
+        raise ConfigError(
+            "router",
+            f"no shipped router was trained on embedder {embedder!r} (only on "
+            f"{', '.join(map(repr, sorted(trained_on)))}); run python scripts/train_router.py "
+            "--out PATH and set it, or pick one of those embedders",
+        )
+    return trained_on[embedder]
 
 
 class QueryEmbedder(Protocol):

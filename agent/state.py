@@ -133,6 +133,8 @@ class Deps:
             groups=self.principal.read_groups,
             mode=r.mode,
             neighbours=r.neighbours,
+            rrf_k=r.rrf_k,
+            title_boost=r.title_boost,
         )
         # A token pasted into a runbook must not reach the model, citations or the user.
         known = self.known_secrets

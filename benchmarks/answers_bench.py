@@ -30,7 +30,7 @@ from typing import Any
 from agent.service import Agent
 from evals.dataset import load_dataset, select
 from evals.evaluators import FullEvaluator
-from ingest.embed import SentenceTransformerEmbedder
+from ingest.embed import load_embedder
 from oncall.cli.compose import running_agent
 from oncall.cli.demo import DEMO_CATALOGUE, demo_platform
 from oncall.core.settings import Settings
@@ -97,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
     routes = args.route or ["auto"]
     settings = Settings(data_dir=args.data_dir)
-    embedder = SentenceTransformerEmbedder(settings.embedding)
+    embedder = load_embedder(settings.embedding)
     _ensure_index(settings)
     report: dict[str, Any] = {"split": args.split, "machine": os.uname().nodename}
     for model in args.models:
@@ -132,7 +132,7 @@ def _ensure_index(settings: Settings) -> None:
     from ingest.pipeline import ingest_paths
     from ingest.store import DocStore
 
-    embedder = SentenceTransformerEmbedder(settings.embedding)
+    embedder = load_embedder(settings.embedding)
     with DocStore(settings.store, settings.data_dir) as store:
         ingest_paths([REPO / "examples/handbook"], store, embedder, settings.ingest)
 

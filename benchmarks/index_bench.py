@@ -118,11 +118,11 @@ def ingest_rate() -> dict[str, float]:
     one-off start-up (spaCy, torch) is a per-process cost, not a per-page one."""
     from fpdf import FPDF
 
-    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.embed import load_embedder
     from ingest.partition import partition_file
     from ingest.pipeline import ingest_paths
 
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
+    embedder = load_embedder(Settings().embedding)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         pdf = FPDF()

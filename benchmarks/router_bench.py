@@ -1,13 +1,14 @@
 """Benchmark the auto-think router on the routing dev sets (en and zh separately).
 
-    .venv/bin/python benchmarks/router_bench.py [--data DIR] [--out PATH]
+    .venv/bin/python benchmarks/router_bench.py [--data DIR] [--embedder NAME] [--out PATH]
 
 Reports accuracy and DEEP precision/recall of the shipped router, the two trivial baselines
 (always-direct, always-deep), and the per-question latency of `Router.decide` (p50/p95 in
-ms, real MiniLM embedder on CPU, measured after a warm-up), as a table and as JSON
+ms, the real embedder on CPU without its query cache, measured after a warm-up; `--embedder`
+picks it and the artefact trained on it), as a table and as JSON
 (`--out`, default `benchmarks/results/router.json`). Latency depends on what else runs on
 the machine: the JSON records the load average; measure on an idle box. On a busy 2-core
-box `--torch-threads 1` is much steadier (two torch threads fight the other jobs).
+box `--threads 1` is much steadier (two threads fight the other jobs).
 
 Caveat: the shipped artefact was trained on these same dev files, so its accuracy here is
 optimistic (it has seen every question). The honest estimate is the cross-validated one the
@@ -29,8 +30,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 from agent.router import Router, load_router_artefact  # noqa: E402
-from ingest.embed import SentenceTransformerEmbedder  # noqa: E402
-from oncall.core.settings import Settings  # noqa: E402
+from ingest.embed import load_embedder  # noqa: E402
+from oncall.core.settings import EmbeddingSettings, Settings  # noqa: E402
 
 SETS = {"en": "routing_dev_en.jsonl", "zh": "routing_dev_zh.jsonl"}
 WARMUP = 10
@@ -78,17 +79,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "routing")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "router.json")
-    ap.add_argument(
-        "--torch-threads", type=int, help="intra-op threads for the embedder (default: torch's)"
-    )
+    ap.add_argument("--embedder", default=Settings().embedding.model, help="embedding.model")
+    ap.add_argument("--threads", type=int, help="embedder CPU threads (default: the library's)")
     args = ap.parse_args()
-    if args.torch_threads:
-        import torch
 
-        torch.set_num_threads(args.torch_threads)
-
-    artefact = load_router_artefact()
-    router = Router(SentenceTransformerEmbedder(Settings().embedding), artefact)
+    settings = EmbeddingSettings(model=args.embedder, threads=args.threads, query_cache=0)
+    embedder = load_embedder(settings)
+    artefact = load_router_artefact(embedder=embedder.name)
+    router = Router(embedder, artefact)
+    print(f"embedder: {embedder.name}")
     cv = artefact.metadata.get("cv", {})
     results: dict[str, Any] = {"threshold": artefact.threshold, "sets": {}}
     header = f"{'set':4} {'n':>4} {'acc':>6} {'CV acc':>7} {'deepP':>6} {'deepR':>6} "
@@ -118,7 +117,8 @@ def main() -> None:
     results["machine"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "torch_threads": args.torch_threads or "default",
+        "embedder": embedder.name,
+        "embedder_threads": args.threads or "default",
         # other jobs on a shared box inflate the latency; this says how busy it was
         "load_avg_1min_after": round(os.getloadavg()[0], 2),
     }

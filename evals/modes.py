@@ -57,7 +57,7 @@ def open_evaluator(
         from agent.router import DEFAULT_ARTEFACT, Router, load_router_artefact
 
         config["router"] = hashlib.sha256(DEFAULT_ARTEFACT.read_bytes()).hexdigest()[:16]
-        yield _routing(Router(embedder, load_router_artefact())), config
+        yield _routing(Router(embedder, load_router_artefact(embedder=embedder.name))), config
         return
     index_settings = _index_settings(options.corpus, settings, embedder, console)
     config["retrieval"] = settings.retrieval.model_dump(mode="json")

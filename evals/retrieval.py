@@ -42,6 +42,8 @@ def retrieve(
         groups=Principal.local(list(groups)).read_groups,
         mode=retrieval.mode,
         neighbours=retrieval.neighbours,
+        rrf_k=retrieval.rrf_k,
+        title_boost=retrieval.title_boost,
     )
 
 

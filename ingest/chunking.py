@@ -40,6 +40,13 @@ class Chunk:
         return " > ".join(self.section)
 
 
+def indexed_text(title: str, section: str, text: str) -> str:
+    """What is embedded and BM25-indexed for a chunk: its document title and section path
+    go in too, so a chunk under "Rollback" matches "how do I roll back" even if its body
+    never says so."""
+    return f"{title}\n{section}\n\n{text}"
+
+
 def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> list[Chunk]:
     """Group blocks into chunks; see the module docstring for the rules."""
     cfg = config or ChunkingConfig()

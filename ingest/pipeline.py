@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.chunking import ChunkingConfig, chunk_blocks
+from ingest.chunking import ChunkingConfig, chunk_blocks, indexed_text
 from ingest.discover import Found, SourceFile, discover_paths, discover_source
 from ingest.embed import Embedder
 from ingest.partition import NotADocument, PartitionError, PartitionLimits, partition_file
@@ -117,7 +117,7 @@ def _run(
     # (say, through a symlink that led outside the source) is pruned below.
     failed = {**batch.found.failed, **batch.found.refused}
     report = IngestReport(ignored=batch.found.ignored, failed=failed)
-    store.ensure_collection(embedder.dim)
+    store.ensure_collection(embedder.dim, embedder.name)
     indexed = store.indexed_files()
     chunking = ChunkingConfig(
         settings.chunk_max_chars, settings.chunk_soft_chars, settings.combine_under_chars
@@ -202,9 +202,7 @@ def _build_records(
     chunks = chunk_blocks(blocks, chunking)
     title = next((b.text for b in blocks if b.kind == "title"), src.path.stem)
     updated = datetime.fromtimestamp(src.path.stat().st_mtime, tz=UTC).isoformat()
-    # The title and section go into what is embedded and BM25-indexed: a chunk under
-    # "Rollback" should match "how do I roll back" even if its body never says so.
-    indexed_texts = [f"{title}\n{c.section_path}\n\n{c.text}" for c in chunks]
+    indexed_texts = [indexed_text(title, c.section_path, c.text) for c in chunks]
     dense = embedder.embed_documents(indexed_texts) if chunks else []
     return [
         ChunkRecord(

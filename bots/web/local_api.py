@@ -139,7 +139,7 @@ def search(body: SearchBody, request: Request) -> dict[str, Any]:
     hits = _checked(
         lambda: search_docs(
             body.query, deps.store, deps.embedder, body.k, r.prefetch_k,
-            groups=who.read_groups, mode=body.mode,
+            groups=who.read_groups, mode=body.mode, rrf_k=r.rrf_k, title_boost=r.title_boost,
         )
     )  # fmt: skip
     return {"hits": [dataclasses.asdict(h) for h in hits]}

@@ -87,6 +87,7 @@ class IndexBackend(Protocol):
         limit: int,
         prefetch: int,
         flt: Filter,
+        rrf_k: int = RRF_K,
     ) -> list[StoredPoint]:
         """Best `limit` chunks passing `flt`, with payload and dense vector."""
         ...

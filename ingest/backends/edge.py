@@ -138,6 +138,7 @@ class EdgeBackend:
         limit: int,
         prefetch: int,
         flt: Filter,
+        rrf_k: int = RRF_K,
     ) -> list[StoredPoint]:
         dense_q = qe.Query.Nearest(dense, using=DENSE)
         sparse_q = qe.Query.Nearest(_sparse(sparse), using=SPARSE)
@@ -157,7 +158,7 @@ class EdgeBackend:
                 qe.Prefetch(limit=prefetch, query=q, filter=_filter(flt))
                 for q in (dense_q, sparse_q)
             ]
-            fusion: Any = qe.Fusion.Rrf(k=RRF_K)  # the stub types it apart from `Fusion`
+            fusion: Any = qe.Fusion.Rrf(k=rrf_k)  # the stub types it apart from `Fusion`
             request = qe.QueryRequest(prefetches=arms, query=fusion, **common)
         return [
             StoredPoint(str(p.id), dict(p.payload or {}), float(p.score), _dense_of(p.vector))

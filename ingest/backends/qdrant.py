@@ -149,6 +149,7 @@ class QdrantBackend:
         limit: int,
         prefetch: int,
         flt: Filter,
+        rrf_k: int = RRF_K,
     ) -> list[StoredPoint]:
         sparse_q = models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
         qfilter = _filter(flt)
@@ -186,7 +187,7 @@ class QdrantBackend:
                 self._client.query_points,
                 self.collection,
                 prefetch=arms,
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
                 **common,
             )
         out = []

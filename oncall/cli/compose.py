@@ -12,11 +12,11 @@ from agent.records import TurnRecorder
 from agent.router import Router, load_router_artefact
 from agent.service import Agent
 from agent.state import Deps
-from ingest.embed import Embedder, SentenceTransformerEmbedder
+from ingest.embed import Embedder, load_embedder, similarity_gate
 from ingest.store import DocStore
 from oncall.appstate import AppState
 from oncall.core.redact import install_log_redaction, secret_values
-from oncall.core.settings import AgentSettings, Settings
+from oncall.core.settings import AgentSettings, RetrievalSettings, Settings
 from oncall.llm.client import build_chat_model
 from oncall.llm.context_budget import fit_agent_settings
 from oncall.llm.embedded import embedded_server, read_running_server
@@ -51,7 +51,7 @@ def build_deps(
     DEEP context budget is sized to the server's context length (oncall/llm/context_budget.py).
     Internal tools audit and rate-limit through `state` (the app state, shared by replicas
     on Postgres)."""
-    embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
+    embedder = embedder or load_embedder(settings.embedding)
     sandbox = build_sandbox(settings)  # refuses here if kernels cannot be isolated
     catalogue = load_internal_tools(settings, state)  # first: it may fail on a config error
     # Every configured secret is cut from tool output, answers and this process's logs.
@@ -62,14 +62,23 @@ def build_deps(
         embedder=embedder,
         chat_model=build_chat_model(settings.llm, base_url, thinking=False),
         deep_model=build_chat_model(settings.llm, base_url, thinking=True),
-        router=Router(embedder, load_router_artefact()),
-        retrieval=settings.retrieval,
+        router=Router(embedder, load_router_artefact(embedder=embedder.name)),
+        retrieval=retrieval_for(settings, embedder),
         agent=_resolve_tool_planning(fit_agent_settings(settings, base_url), settings),
         catalogue=catalogue,
         sandbox=sandbox,
         secrets=tuple(dict.fromkeys(secrets)),
         papers=build_paper_reader(settings, base_url),
     )
+
+
+def retrieval_for(settings: Settings, embedder: Embedder) -> RetrievalSettings:
+    """Retrieval settings with the embedder's calibrated similarity gate, unless
+    `retrieval.min_similarity` was set explicitly (ingest/embed.py: SIMILARITY_GATES)."""
+    r = settings.retrieval
+    if "min_similarity" in r.model_fields_set:
+        return r
+    return r.model_copy(update={"min_similarity": similarity_gate(embedder.name, r.min_similarity)})
 
 
 def _resolve_tool_planning(agent: AgentSettings, settings: Settings) -> AgentSettings:

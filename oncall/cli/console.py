@@ -102,6 +102,24 @@ def ingest_progress(
 
 
 @contextlib.contextmanager
+def reembed_progress() -> Iterator[Callable[[int, int], None]]:
+    """A chunks progress bar for `oncall ingest --reembed`; yields (done, total) -> None."""
+    with Progress(
+        TextColumn("[bold]reembed"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} chunks"),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("reembed", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield on_progress
+
+
+@contextlib.contextmanager
 def agent_session(settings: Settings, state: AppState | None = None) -> Iterator[Agent]:
     """The agent for a command; a front end passes the app state it uses too."""
     from oncall.cli.compose import llm_endpoint, running_agent

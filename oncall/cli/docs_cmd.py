@@ -16,19 +16,25 @@ from oncall.cli.console import (
     groups_option,
     ingest_progress,
     load_settings,
+    reembed_progress,
 )
 from oncall.cli.render import render_hits, render_report, shown
 from oncall.cli.via_service import ingest_via, running_service, sync_via
+from oncall.core.errors import OncallError
 from oncall.core.identity import Principal
 from oncall.core.settings import Settings
 
 if TYPE_CHECKING:
     from ingest.backends import SearchMode
+    from ingest.embed import Embedder
     from ingest.sources import SourceSpec, SyncState
+    from ingest.store import DocStore
 
 
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders to index.", show_default=False)
+    ] = None,
     prune: Annotated[
         bool, typer.Option(help="Remove indexed files that vanished from these folders.")
     ] = False,
@@ -36,37 +42,56 @@ def ingest(
         str | None,
         typer.Option(help="Comma-separated ACL groups that may read these docs (default: public)."),
     ] = None,
+    reembed: Annotated[
+        bool,
+        typer.Option(
+            "--reembed",
+            help="Re-embed every indexed chunk with the configured embedding.model (after "
+            "changing it); the sources are not re-read.",
+        ),
+    ] = False,
 ) -> None:
     """Index documents (md, rst, txt, html, pdf, docx, pptx, code, Slack/Confluence JSON);
     unchanged files are skipped."""
+    if not paths and not reembed:
+        err_console.print("[bold red]error[/]: give files or folders to index (or --reembed)")
+        raise typer.Exit(2)
     settings = load_settings()
     with friendly_errors():
-        check_paths(paths)  # before the embedder, the index or a progress bar
+        check_paths(paths or [])  # before the embedder, the index or a progress bar
         service = running_service(settings)
         if service is not None:
-            if not ingest_via(service, paths, prune, groups_option(acl), console):
+            if reembed:
+                raise OncallError(
+                    "store_busy",
+                    f"the running service at {service.url} holds the index: stop it, then "
+                    "run oncall ingest --reembed",
+                )
+            if not ingest_via(service, paths or [], prune, groups_option(acl), console):
                 raise typer.Exit(1)
             return
-        from ingest.embed import SentenceTransformerEmbedder
+        from ingest.embed import load_embedder
         from ingest.pipeline import ingest_paths
         from ingest.store import DocStore
 
         started = time.perf_counter()
-        embedder = SentenceTransformerEmbedder(settings.embedding)
-        with (
-            DocStore(settings.store, settings.data_dir) as store,
-            ingest_progress("ingest") as (on_start, on_file),
-        ):
-            report = ingest_paths(
-                paths,
-                store,
-                embedder,
-                settings.ingest,
-                prune=prune,
-                acl=groups_option(acl),
-                on_start=on_start,
-                on_file=on_file,
-            )
+        embedder = load_embedder(settings.embedding)
+        with DocStore(settings.store, settings.data_dir) as store:
+            if reembed:
+                reembed_index(store, embedder)
+            if not paths:
+                return
+            with ingest_progress("ingest") as (on_start, on_file):
+                report = ingest_paths(
+                    paths,
+                    store,
+                    embedder,
+                    settings.ingest,
+                    prune=prune,
+                    acl=groups_option(acl),
+                    on_start=on_start,
+                    on_file=on_file,
+                )
             total_chunks = store.count()
         render_report(console, report, time.perf_counter() - started, total_chunks)
         if not report.ok:
@@ -78,6 +103,24 @@ def check_paths(paths: list[Path]) -> None:
     for path in paths:
         if not path.expanduser().exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+def reembed_index(store: DocStore, embedder: Embedder) -> None:
+    """Re-embed the whole index with `embedder` (nothing to do if it built the index)."""
+    built = store.embedder()
+    meta = store.index_meta() or {}
+    if built == embedder.name and not meta.get("reembedding"):
+        console.print(f"reembed: the index is already embedded with {embedder.name!r}")
+        return
+    started = time.perf_counter()
+    with reembed_progress() as on_progress:
+        done = store.reembed(
+            embedder.name, embedder.dim, embedder.embed_documents, on_progress=on_progress
+        )
+    console.print(
+        f"[bold]reembed[/]: {done} chunks re-embedded with {embedder.name!r} (was {built!r}) "
+        f"· {time.perf_counter() - started:.1f} s"
+    )
 
 
 def sync(
@@ -121,11 +164,11 @@ def sync_sources(
     service = running_service(settings)
     if service is not None:
         return not sync_via(service, registry, [s.name for s in specs], console)
-    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.embed import load_embedder
     from ingest.pipeline import sync_source
     from ingest.store import DocStore
 
-    embedder = SentenceTransformerEmbedder(settings.embedding)
+    embedder = load_embedder(settings.embedding)
     any_failed = False
     with DocStore(settings.store, settings.data_dir) as store:
         for spec in specs:
@@ -159,7 +202,7 @@ def search(
     mode: Annotated[str | None, typer.Option(help="hybrid (default), dense or bm25.")] = None,
 ) -> None:
     """Search the index as a user of --groups, without the LLM."""
-    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.embed import load_embedder
     from ingest.store import DocStore
     from tools.search_docs import search_docs
 
@@ -180,7 +223,7 @@ def search(
             render_hits(console, service.search(query, k, sorted(who.groups), mode))
             return
         with DocStore(settings.store, settings.data_dir) as store:
-            embedder = SentenceTransformerEmbedder(settings.embedding)
+            embedder = load_embedder(settings.embedding)
             hits = search_docs(
                 query,
                 store,
@@ -189,5 +232,7 @@ def search(
                 r.prefetch_k,
                 groups=who.read_groups,
                 mode=cast("SearchMode", mode),
+                rrf_k=r.rrf_k,
+                title_boost=r.title_boost,
             )
         render_hits(console, hits)

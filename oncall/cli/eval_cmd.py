@@ -101,7 +101,7 @@ def run(
     from evals.report import render_report
     from evals.runner import run_items
     from evals.summary import summarize
-    from ingest.embed import SentenceTransformerEmbedder
+    from ingest.embed import load_embedder
     from oncall.cli.compose import build_deps, llm_endpoint
 
     with _friendly_errors():
@@ -117,7 +117,7 @@ def run(
             refuse_if_served(settings)
         run_dir = out or settings.data_dir / "evals" / "runs" / f"{dataset.stem}-{mode}"
         random.seed(seed)
-        embedder = SentenceTransformerEmbedder(settings.embedding)
+        embedder = load_embedder(settings.embedding)
         options = EvalOptions(
             mode,  # type: ignore[arg-type]
             corpus,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def render_answer(console: Console, answer: Answer, explain: bool = False) -> None:
     """The answer, its cited sources, a hand-over if any, then a dim line of timings."""
-    # Imported here: `oncall --help` and input checks must not wait for the agent's imports.
+    # Imported here: input checks and `oncall search` start without the agent stack.
     from agent.escalation import MAX_LEADS, handover_text
     from agent.graph import tool_evidence
 

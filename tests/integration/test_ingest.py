@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embed import SentenceTransformerEmbedder
+from ingest.embed import Embedder
 from ingest.partition import partition_file
 from ingest.pipeline import IngestReport, ingest_paths
 from ingest.store import DocStore
@@ -56,7 +56,7 @@ def test_each_format_partitions_to_non_empty_blocks(suffix: str) -> None:
 
 
 def test_rerun_on_unchanged_input_writes_nothing(
-    handbook_index: tuple[Path, IngestReport], embedder: SentenceTransformerEmbedder
+    handbook_index: tuple[Path, IngestReport], embedder: Embedder
 ) -> None:
     data_dir, first = handbook_index
     with DocStore(StoreSettings(), data_dir) as store:
@@ -69,7 +69,7 @@ def test_rerun_on_unchanged_input_writes_nothing(
 
 
 def test_changed_file_replaces_its_chunks_and_prune_removes_deleted(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
+    tmp_path: Path, embedder: Embedder
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -96,9 +96,7 @@ def test_changed_file_replaces_its_chunks_and_prune_removes_deleted(
         assert len(remaining) == glossary_chunks
 
 
-def test_bad_files_are_reported_and_the_batch_goes_on(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path: Path, embedder: Embedder) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "good.md").write_text("# Good\n\nThe deploy bot is called Marvin.\n")
@@ -121,7 +119,7 @@ def test_bad_files_are_reported_and_the_batch_goes_on(
         assert {p["doc_id"] for p in all_payloads(store)} == {"good"}
 
 
-def test_missing_path_is_named(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+def test_missing_path_is_named(tmp_path: Path, embedder: Embedder) -> None:
     with (
         DocStore(StoreSettings(), tmp_path / "data") as store,
         pytest.raises(FileNotFoundError, match="nope: no such file"),

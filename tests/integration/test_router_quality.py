@@ -1,4 +1,4 @@
-"""The shipped router with the real MiniLM embedder: accuracy on the dev routing sets and
+"""The shipped router with the configured real embedder: accuracy on the dev routing sets and
 per-question cost.
 
 The artefact was trained on these dev files, so this accuracy is optimistic (the honest,
@@ -9,7 +9,6 @@ stale artefact, or features that drifted from the ones it was trained on.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -18,22 +17,17 @@ from typing import Any
 import pytest
 
 from agent.router import Router, load_router_artefact
-from ingest.embed import SentenceTransformerEmbedder
+from ingest.embed import Embedder
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/routing"
 MIN_ACCURACY = 0.85
-# Target: 30 ms per question on an idle 2-core box (benchmarks/router_bench.py reports the
-# real p50/p95). The test allows twice that, scaled up by how oversubscribed the CPUs are
-# right now (a parallel C++ build triples the embedding time), so it catches a second
-# embedding or a slow feature but does not flake. The router's own work beyond the one
-# embedding is checked tightly and does not depend on load.
-LATENCY_BOUND_MS = 60.0
+# decide() costs one query embedding plus the router's own work. The embedding's cost
+# depends on the embedder (multilingual-e5-small costs more than MiniLM did; see
+# docs/retrieval.md) and on how busy the CPUs are, so the bound is relative: decide() may
+# take at most 1.5x one embedding of the same text (a second embedding would double it),
+# and the router's own work beyond the embedding is checked tightly on its own.
+EMBEDDINGS_PER_DECISION = 1.5
 OVERHEAD_BOUND_MS = 3.0
-
-
-def latency_bound_ms() -> float:
-    busy = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return LATENCY_BOUND_MS * max(1.0, busy)
 
 
 needs_data = pytest.mark.skipif(
@@ -47,8 +41,10 @@ def load(name: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def router(embedder: SentenceTransformerEmbedder) -> Router:
-    return Router(embedder, load_router_artefact())
+def router(embedder: Embedder) -> Router:
+    # Uncached: the timing below measures one real embedding per question.
+    raw = getattr(embedder, "inner", embedder)
+    return Router(raw, load_router_artefact(embedder=embedder.name))
 
 
 @needs_data
@@ -65,7 +61,7 @@ def test_dev_set_accuracy(router: Router, name: str) -> None:
 class CachedEmbedder:
     """Remembers vectors so that timing it measures the router's own work only."""
 
-    def __init__(self, inner: SentenceTransformerEmbedder):
+    def __init__(self, inner: Embedder):
         self._inner = inner
         self._cache: dict[str, list[float]] = {}
 
@@ -94,11 +90,26 @@ def median_ms(router: Router, questions: list[str]) -> float:
 
 
 @needs_data
-def test_decide_latency(router: Router, embedder: SentenceTransformerEmbedder) -> None:
+def test_decide_latency(router: Router, embedder: Embedder) -> None:
     rows = load("en") + load("zh")
     questions = [r["question"] for r in rows[::8]][:60]
     assert len(questions) >= 50
-    total, bound = median_ms(router, questions), latency_bound_ms()
-    assert total < bound, f"median decide() {total:.1f} ms, bound {bound:.0f} ms"
-    own = median_ms(Router(CachedEmbedder(embedder), load_router_artefact()), questions)
+    raw = getattr(embedder, "inner", embedder)
+    one_embedding = median_ms(Router(OnlyEmbeds(raw), load_router_artefact()), questions)
+    total = median_ms(router, questions)
+    bound = EMBEDDINGS_PER_DECISION * one_embedding + OVERHEAD_BOUND_MS
+    assert total < bound, f"median decide() {total:.1f} ms, one embedding {one_embedding:.1f} ms"
+    artefact = load_router_artefact(embedder=embedder.name)
+    own = median_ms(Router(CachedEmbedder(embedder), artefact), questions)
     assert own < OVERHEAD_BOUND_MS, f"median router overhead {own:.2f} ms beyond the embedding"
+
+
+class OnlyEmbeds:
+    """Times one real embedding per question through the same call path (no caching)."""
+
+    def __init__(self, inner: Embedder):
+        self._inner = inner
+
+    def embed_query(self, text: str) -> list[float]:
+        self._inner.embed_query(text)
+        return [0.0] * self._inner.dim

@@ -24,7 +24,7 @@ EMB = HashEmbedder()
 @pytest.fixture(params=["edge", "qdrant"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocStore]:
     with DocStore(StoreSettings(backend=request.param), tmp_path) as s:
-        s.ensure_collection(EMB.dim)
+        s.ensure_collection(EMB.dim, EMB.name)
         yield s
 
 
@@ -140,12 +140,12 @@ def test_acl_property_random_users_never_see_other_groups_docs(store: DocStore) 
 
 def test_busy_or_mismatched_index_fails_clearly(tmp_path: Path) -> None:
     with DocStore(StoreSettings(), tmp_path) as first:
-        first.ensure_collection(EMB.dim)
+        first.ensure_collection(EMB.dim, EMB.name)
         with pytest.raises(OncallError) as busy:
             DocStore(StoreSettings(), tmp_path)
         assert busy.value.code == "store_busy"
         with pytest.raises(OncallError) as mismatch:
-            first.ensure_collection(EMB.dim + 1)
+            first.ensure_collection(EMB.dim + 1, EMB.name)
         assert mismatch.value.code == "store_mismatch"
 
 

