@@ -197,9 +197,11 @@ def _run(deps: Deps, code: str, cut_off: bool = False) -> _Run:
         record = ToolCallRecord("run_python", args, False, _ms(started), [])
         return _Run(record, "", f"the Python sandbox is unavailable: {exc.detail}")
     error = "" if result.ok and not result.truncated else (result.error or result.status)
+    printed = result.stdout.strip() or (result.result or "").strip()
+    if not error and not printed:  # nothing to answer with: worth the one fix
+        error = "the program ran but printed nothing: end it with print(...) of the answer"
     files = [str(f) for f in result.files]
     record = ToolCallRecord("run_python", args, not error, _ms(started), [], files)
-    printed = result.stdout.strip() or (result.result or "").strip()
     return _Run(record, result.for_model(), error, printed)
 
 

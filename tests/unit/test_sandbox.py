@@ -358,3 +358,20 @@ def test_figure_folders_left_by_a_dead_agent_are_swept(tmp_path: Path) -> None:
     os.utime(other, (1, 1))
     assert sweep_figures(tmp_path, idle_s=600) == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_a_program_that_prints_nothing_gets_its_one_fix(tmp_path: Path) -> None:
+    """A silent program is not an answer ("(the program printed nothing) [1]"): the model is
+    told to print, and the second program's line is the answer."""
+    model = ScriptedChatModel(replies=[code_reply("x = 17 * 23"), code_reply("print(17 * 23)")])
+    deps = deps_for(model)
+
+    class Silent(FakeExecutor):
+        def run(self, conversation: str, code: str) -> ExecutionResult:
+            self.runs.append((conversation, code))
+            return ExecutionResult("ok", stdout="391\n" if "print" in code else "")
+
+    deps.sandbox = executor = Silent()
+    answer = Agent(deps).ask("what is 17 * 23?")
+    assert len(executor.runs) == 2 and "printed nothing" in str(model.calls[1][-1].content)
+    assert answer.text.startswith("391 [1]") and not answer.abstained
