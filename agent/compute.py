@@ -53,6 +53,11 @@ print(f"Error budget left: {{left:.2f}} minutes").
 - {DATA_RULE}"""
 
 FIX = "The program failed:\n{error}\nReply with the fixed program as JSON."
+EXCERPTS = (
+    "Handbook excerpts, as text in this message (they are not files: nothing to open or "
+    "load; copy the figures you need into the code as numbers):"
+)
+NO_FILES = "There are no data files for this question: the program must not open any file."
 CODE_SCHEMA = {
     "type": "object",
     "properties": {"code": {"type": "string", "maxLength": MAX_CODE_CHARS}},
@@ -144,7 +149,10 @@ def compute_update(state: AgentState, deps: Deps) -> dict[str, Any]:
         update["tool_calls"].append(result.record)
         if result.ok or attempt:
             break
-        messages += [AIMessage(str(reply.content)), HumanMessage(FIX.format(error=result.error))]
+        fix = FIX.format(error=result.error)
+        if not files and "FileNotFoundError" in result.error:
+            fix += " " + NO_FILES + " Type the figures from the excerpts into the code."
+        messages += [AIMessage(str(reply.content)), HumanMessage(fix)]
     update.update(usage=usage, llm_steps=steps)
     assert result is not None
     update["computation"] = {
@@ -267,9 +275,12 @@ def _number_in(literal: str, doc_facts: set[str]) -> bool:
 def _task(question: str, files: list[Attachment], paths: list[str], docs: list[Any]) -> str:
     parts = []
     if docs:
-        # The title, not the location: "services/x › SLOs" reads like a path to open.
+        # The title, not the location: "services/x › SLOs" reads like a path to open. Small
+        # models still tried to pd.read_csv "the documents": say plainly they are not files.
         blocks = [wrap_document(h.text, h.title, index=n) for n, h in enumerate(docs, 1)]
-        parts.append("\n\n".join(blocks))
+        parts.append(EXCERPTS + "\n\n" + "\n\n".join(blocks))
+    if not files:
+        parts.append(NO_FILES)
     for f in files:
         head = "\n".join(f.content.splitlines()[:5])
         parts.append(

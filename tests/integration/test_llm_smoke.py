@@ -157,7 +157,7 @@ def test_the_demo_tool_question_names_who_is_on_call_and_the_health(
         with running_agent(settings, server.base_url) as agent:
             answer = agent.ask(DEMO_QUESTION, route="deep", user=Principal.local(DEMO_GROUPS))
     called = {c.name for c in answer.tool_calls}
-    assert {"get_oncall", "get_service_health"} <= called, called
+    assert {"get_oncall", "get_service_status"} <= called, called
     assert not answer.abstained, answer.dropped
     assert "Priya Raman" in answer.text
     assert "degraded" in answer.text.lower()

@@ -375,3 +375,25 @@ def test_a_program_that_prints_nothing_gets_its_one_fix(tmp_path: Path) -> None:
     answer = Agent(deps).ask("what is 17 * 23?")
     assert len(executor.runs) == 2 and "printed nothing" in str(model.calls[1][-1].content)
     assert answer.text.startswith("391 [1]") and not answer.abstained
+
+
+def test_a_program_that_opens_a_file_that_is_not_there_is_told_there_are_none() -> None:
+    """Small models "load the documents" (pd.read_csv on a doc title): with no attached
+    data, the prompt and the fix both say there is no file to open."""
+    model = ScriptedChatModel(
+        replies=[code_reply("open('runbooks/slo.txt')"), code_reply("print(28 * 24 * 60 * 0.001)")]
+    )
+    deps = deps_for(model)
+
+    class NoSuchFile(FakeExecutor):
+        def run(self, conversation: str, code: str) -> ExecutionResult:
+            self.runs.append((conversation, code))
+            if "open(" in code:
+                return ExecutionResult("error", error="FileNotFoundError: 'runbooks/slo.txt'")
+            return ExecutionResult("ok", stdout="40.32\n")
+
+    deps.sandbox = NoSuchFile()
+    answer = Agent(deps).ask("what is 0.1% of a 28-day window in minutes?")
+    first, fix = str(model.calls[0][-1].content), str(model.calls[1][-1].content)
+    assert "must not open any file" in first and "must not open any file" in fix
+    assert answer.text.startswith("40.32 [1]")
