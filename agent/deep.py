@@ -29,6 +29,7 @@ from agent.grounding import check_claims
 from agent.history import conversation_history
 from agent.prompts import ANSWER_NOW, DEEP_SYSTEM, NEXT_STEP, NO_NEW_EVIDENCE
 from agent.state import AgentState, Deps
+from agent.tool_facts import add_uncited_tool_results
 from agent.tool_planning import describe_tool, plan_tool_calls
 from agent.tooling import TOOLS_BY_NAME, Tool, tools_for
 from oncall.llm.client import invoke_chat
@@ -114,7 +115,7 @@ def action_update(state: AgentState, deps: Deps, must_answer: bool) -> dict[str,
         update["messages"] = [AIMessage("", tool_calls=action.calls)]
         return update
     grounded = check_claims(action.claims, [i.evidence for i in items], state["question"])
-    answer, citations = render(grounded, items)
+    answer, citations = add_uncited_tool_results(*render(grounded, items), items)
     update.update(
         answer=answer,
         citations=citations,

@@ -119,6 +119,24 @@ def test_who_is_on_call_for_payments_and_is_it_healthy(catalogue: Catalogue) -> 
     assert [c.ok for c in result.tool_calls if c.name != "search_docs"] == [True, True]
 
 
+def test_a_tool_result_the_answer_left_out_is_shown_as_the_tool_said_it(
+    catalogue: Catalogue,
+) -> None:
+    """The model answered only who is on call; the status result it did not cite is added
+    as the tool's own fields, cited to that result (no paraphrase to check)."""
+    plan = plan_reply(
+        ("get_oncall", {"team": "payments"}), ("get_service_status", {"service": "payments-api"})
+    )
+    answer = answer_action((1, "", "Priya Raman is the payments primary on call."))
+    agent, _ = agent_for(catalogue, [plan, answer])
+    result = agent.ask(QUESTION, route="deep", user=ONCALL_ENGINEER)
+    first, also = result.text.split("\n\nAlso from the tools: ")
+    assert first == "Priya Raman is the payments primary on call [1]."
+    assert also.startswith("get_service_status (service=payments-api): ")
+    assert "health: degraded" in also and also.endswith("[2].")
+    assert [c.hit.doc_id for c in result.citations] == ["get_oncall", "get_service_status"]
+
+
 def test_a_live_state_question_goes_deep_without_being_told(catalogue: Catalogue) -> None:
     """No route forced (as in Slack and the web chat): the question reads like a simple
     lookup, but only the tools know who is on call, so the turn plans tool calls."""
