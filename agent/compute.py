@@ -48,8 +48,8 @@ number. Attached data files (when the question has any) are in the working folde
 them by name (pandas.read_csv, json, open); never type their contents into the code. \
 Open no other file.
 - The standard library, numpy and pandas are available; there is no network.
-- End by printing one line that states the answer with its unit, e.g. \
-print(f"Error budget left: {{left:.2f}} minutes").
+- Compute exactly what the question asks (left or used, percent or minutes) and end by \
+printing one line that names it with its unit, e.g. print(f"Disk full in: {{hours:.2f}} hours").
 - {DATA_RULE}"""
 
 FIX = "The program failed:\n{error}\nReply with the fixed program as JSON."
@@ -57,7 +57,10 @@ EXCERPTS = (
     "Handbook excerpts, as text in this message (they are not files: nothing to open or "
     "load; copy the figures you need into the code as numbers):"
 )
-NO_FILES = "There are no data files for this question: the program must not open any file."
+NO_FILES = (
+    "There are no data files for this question: the program must not open any file. Use "
+    "plain Python arithmetic on the numbers in the question and the excerpts (no pandas)."
+)
 CODE_SCHEMA = {
     "type": "object",
     "properties": {"code": {"type": "string", "maxLength": MAX_CODE_CHARS}},

@@ -162,24 +162,3 @@ def test_the_demo_tool_question_names_who_is_on_call_and_the_health(
     assert "Priya Raman" in answer.text
     assert "degraded" in answer.text.lower()
     assert answer.citations and all(c.hit for c in answer.citations)
-
-
-def test_an_error_budget_question_is_computed_from_handbook_figures(
-    server: LlamaServer, handbook_index: tuple[Path, IngestReport]
-) -> None:
-    """Issue 21: the SLO (99.9% over 28 days) comes from the handbook, the arithmetic from
-    a program the model writes and the sandbox runs; the answer is its printed result."""
-    from oncall.cli.compose import running_agent
-
-    settings = Settings(data_dir=handbook_index[0], llm=LLMSettings(timeout_s=900))
-    with running_agent(settings, server.base_url) as agent:
-        if agent.deps.sandbox is None:
-            pytest.skip("run_python is unavailable on this machine (no bubblewrap/root)")
-        answer = agent.ask(
-            "shipment-tracker's public API had two outages in the last 28 days, 17 and 9 "
-            "minutes of hard down. What percent of its availability error budget is burned? "
-            "2 decimals."
-        )
-    assert answer.computation is not None and answer.computation["ok"], answer.computation
-    assert "64.48" in answer.text
-    assert "services/shipment-tracker" in {c.hit.doc_id for c in answer.citations}
