@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ingest.formats.elements import pipe_table_rows
 from ingest.partition import Block
 
 
@@ -89,31 +90,18 @@ def chunk_blocks(blocks: list[Block], config: ChunkingConfig | None = None) -> l
     return _merge_small(chunks, cfg) + rows
 
 
-_RULE = re.compile(r"^\|?\s*:?-{3,}")
-
-
 def table_rows(table: str, context: str = "", max_rows: int = 200) -> list[str]:
     """The data rows of a pipe table, each as "context: header: cell; header: cell".
     Tables without a header rule, or of one column, give nothing (no headers to pair)."""
-    lines = [ln.strip() for ln in table.splitlines() if ln.strip().startswith("|")]
-    if len(lines) < 3 or not _RULE.match(lines[1]):
+    rows = pipe_table_rows(table)
+    if len(rows) < 2 or len(rows[0]) < 2:
         return []
-    header = _cells(lines[0])
-    if len(header) < 2:
-        return []
-    rows = []
-    for line in lines[2 : 2 + max_rows]:
-        pairs = [f"{h}: {c}" for h, c in zip(header, _cells(line), strict=False) if c]
+    header, out = rows[0], []
+    for cells in rows[1 : 1 + max_rows]:
+        pairs = [f"{h}: {c}" for h, c in zip(header, cells, strict=False) if c]
         if len(pairs) >= 2:
-            rows.append((f"{context}: " if context else "") + "; ".join(pairs))
-    return rows
-
-
-def _cells(line: str) -> list[str]:
-    """Cells of one pipe-table line; an escaped pipe (`a \\| b`) stays inside its cell."""
-    inner = line.strip().removeprefix("|")
-    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
-    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
+            out.append((f"{context}: " if context else "") + "; ".join(pairs))
+    return out
 
 
 def _merge_small(chunks: list[Chunk], cfg: ChunkingConfig) -> list[Chunk]:

@@ -1,7 +1,8 @@
-"""unstructured elements -> `Block`s, and HTML tables -> pipe tables."""
+"""unstructured elements -> `Block`s, HTML tables -> pipe tables, and pipe tables read back."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -77,3 +78,21 @@ def rows_to_pipe_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(lines)
+
+
+_RULE = re.compile(r"^\|?\s*:?-{3,}")
+
+
+def pipe_table_rows(table: str) -> list[list[str]]:
+    """The inverse of `rows_to_pipe_table`: header then data rows as cell strings (an
+    escaped pipe, `a \\| b`, stays inside its cell); [] without a header rule."""
+    lines = [ln.strip() for ln in table.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 2 or not _RULE.match(lines[1]):
+        return []
+    return [_cells(line) for line in [lines[0], *lines[2:]]]
+
+
+def _cells(line: str) -> list[str]:
+    inner = line.removeprefix("|")
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
