@@ -147,8 +147,7 @@ def compute_update(state: AgentState, deps: Deps) -> dict[str, Any]:
         usage, update["timings_ms"] = add_usage(usage, reply), _add(update["timings_ms"], ms)
         steps.append(step_log("code", reply, ms))
         code = _code_of(str(reply.content))
-        cut_off = reply.response_metadata.get("finish_reason") == "length"
-        result = _run(deps, code, cut_off and not code)
+        result = _run(deps, code, cut_off=reply.response_metadata.get("finish_reason") == "length")
         update["tool_calls"].append(result.record)
         if result.ok or attempt:
             break
