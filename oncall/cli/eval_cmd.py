@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from oncall.cli.console import console, err_console
 from oncall.core.errors import OncallError
@@ -192,7 +192,9 @@ def compare_runs(
         deltas = compare(before, after, max_drop, max_increase, metric or ())
     for note in warnings(before, after):
         err_console.print(f"[yellow]warning[/]: {note}")
-    table = Table("metric", "before", "after", "delta", "gate", title="eval compare")
+    # The verdict column never shrinks: on a narrow terminal "REGRESSED" must stay whole.
+    gate = Column("gate", min_width=len("REGRESSED"), no_wrap=True)
+    table = Table("metric", "before", "after", "delta", gate, title="eval compare")
     for d in deltas:
         status = "[red]REGRESSED[/]" if d.regressed else "ok" if d.gated else "[dim]-[/]"
         table.add_row(d.name, _num(d.before), _num(d.after), _num(d.delta, signed=True), status)
